@@ -1,0 +1,105 @@
+# slimbench — see README.md. Objects go to build/ (or build-asan/ for the sanitizer variant).
+# `make run` and `make test` install missing Debian packages first (scripts/deps.sh, needs root).
+
+BUILD    ?= build
+CC       ?= gcc
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter -Wpointer-arith -Wformat=2
+# -march stays generic: wide SIMD kernels are compiled per function with target attributes
+# and chosen at run time, so one binary runs on any x86-64.
+OPT      ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fopenmp -MMD -MP \
+            -I$(BUILD)/gen -Iengine -Iui -Isrc
+LDLIBS   += -fopenmp -lprotobuf-c -lcsv -lz -lm -lpthread
+UI_LIBS  := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
+TEST_LIBS := -lcriterion
+
+GEN_C    := $(BUILD)/gen/onnx.pb-c.c
+ENGINE_SRC := $(wildcard engine/*.c engine/kernels/*.c)
+UI_SRC   := $(wildcard ui/*.c)
+CLI_SRC  := $(wildcard src/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/onnx.pb-c.o
+UI_OBJ   := $(UI_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+LIB      := $(BUILD)/libslimbench.a
+BIN      := $(BUILD)/slimbench
+
+MODEL    ?= sample_models/resnet8.onnx
+DATA     ?= /usr/share/datasets/fashion-mnist
+
+.PHONY: all deps deps-test run test unit e2e asan check-asan bench clean format
+.DEFAULT_GOAL := all
+
+all: $(BIN)
+
+deps:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	cp $(ONNX_PROTO) $(BUILD)/gen/onnx.proto
+	cd $(BUILD)/gen && protoc-c --c_out=. onnx.proto
+
+$(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c
+	$(CC) -std=c11 $(OPT) $(filter -fsanitize%,$(CFLAGS)) -I$(BUILD)/gen -c $< -o $@
+
+# Every engine object may include the generated header.
+$(ENGINE_SRC:%.c=$(BUILD)/%.o): $(BUILD)/gen/onnx.pb-c.h
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(UI_OBJ) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(UI_OBJ) $(LIB) $(LDLIBS) $(UI_LIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB) $(UI_OBJ) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(filter-out $(BUILD)/ui/main_loop.o,$(UI_OBJ)) $(LIB) \
+	    $(LDLIBS) $(UI_LIBS) $(TEST_LIBS)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BIN) $(MODEL) --data $(DATA)
+
+# The whole suite: unit + conformance + oracle tests, CLI end-to-end, then the same under
+# ASan+UBSan.
+test: deps-test
+	@$(MAKE) --no-print-directory unit e2e
+	@$(MAKE) --no-print-directory check-asan
+	@echo "make test: all suites passed"
+
+unit: $(BIN) $(TEST_BIN)
+	@scripts/run_tests.sh $(BUILD)
+
+e2e: $(BIN)
+	@BUILD=$(BUILD) tests/e2e/run.sh
+
+check-asan asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDLIBS="-fsanitize=address,undefined $(LDLIBS)" unit e2e
+
+bench: all
+	@scripts/deps.sh bench
+	@bench/run.sh $(BUILD)
+
+format:
+	clang-format -i $(ENGINE_SRC) $(UI_SRC) $(CLI_SRC) $(TEST_SRC) engine/*.h engine/kernels/*.h
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

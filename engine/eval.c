@@ -1,0 +1,143 @@
+/* Accuracy over a dataset: batches through one plan, with progress and cancellation between
+ * batches. Per-image results do not depend on the batch size or the thread count, so the
+ * accuracy is the same however it is run. */
+#include "model.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SB_EVAL_BATCH 64
+
+static sb_status check_fit(const sb_model *m, const sb_dataset *d, sb_error *err)
+{
+    sb_shape img = sb_dataset_image_shape(d), in = m->g->declared_input;
+    if (m->g->n_inputs != 1)
+        return sb_error_set(err, SB_ERR_UNSUPPORTED,
+                            "the model has %d inputs; evaluation needs exactly one (the image)",
+                            m->g->n_inputs);
+    char a[64], b[64];
+    bool fits = in.rank == 4 && img.rank == 3;
+    for (int i = 0; fits && i < 3; i++)
+        fits = in.dim[i + 1] < 0 || in.dim[i + 1] == img.dim[i];
+    if (!fits)
+        return sb_error_set(err, SB_ERR_SHAPE,
+                            "the model's input is %s but the dataset's images are %s (CxHxW)",
+                            sb_shape_str(&in, a, sizeof a), sb_shape_str(&img, b, sizeof b));
+    if (!sb_dataset_has_labels(d))
+        return sb_error_set(err, SB_ERR_ARG,
+                            "the dataset has no labels, so accuracy cannot be measured");
+    return SB_OK;
+}
+
+/* Ranks of the true label among the logits: 0 means top-1. Ties go to the lower index. */
+static int label_rank(const float *logits, int classes, int label)
+{
+    int rank = 0;
+    for (int k = 0; k < classes; k++)
+        rank += logits[k] > logits[label] || (logits[k] == logits[label] && k < label);
+    return rank;
+}
+
+static int argmax(const float *x, int n)
+{
+    int best = 0;
+    for (int k = 1; k < n; k++)
+        if (x[k] > x[best])
+            best = k;
+    return best;
+}
+
+/* -log softmax(row)[label], computed stably in double. */
+static double cross_entropy(const float *row, int classes, int label)
+{
+    double mx = row[0], sum = 0;
+    for (int k = 1; k < classes; k++)
+        mx = row[k] > mx ? row[k] : mx;
+    for (int k = 0; k < classes; k++)
+        sum += exp((double)row[k] - mx);
+    return log(sum) + mx - row[label];
+}
+
+static void score_batch(const sb_dataset *d, const float *logits, int classes, int start,
+                        int count, const int *reference, sb_eval_result *res)
+{
+    for (int i = 0; i < count; i++) {
+        const float *row = logits + (size_t)i * classes;
+        int label = sb_dataset_label(d, start + i);
+        bool valid = label >= 0 && label < classes;
+        int rank = valid ? label_rank(row, classes, label) : classes;
+        res->correct1 += rank < 1;
+        res->correct5 += rank < 5;
+        res->loss += valid ? cross_entropy(row, classes, label) : 0;
+        res->pred[start + i] = argmax(row, classes);
+        res->agree += reference && reference[start + i] == res->pred[start + i];
+    }
+}
+
+static sb_status run_batches(sb_model *m, sb_plan *p, const sb_dataset *d,
+                             const sb_preprocess *pp, const sb_eval_options *opt,
+                             sb_eval_result *res, sb_error *err)
+{
+    const sb_graph *g = m->g;
+    int total = res->images, batch = p->batch;
+    int classes = (int)(sb_shape_count(&p->shapes[g->outputs[0]]) / batch);
+    float *in = sb_plan_value(p, g->inputs[0]);
+    size_t per_image = (size_t)(sb_shape_count(&p->shapes[g->inputs[0]]) / batch);
+    sb_eval_progress prog = {.total = total};
+    for (int start = 0; start < total; start += batch) {
+        int count = total - start < batch ? total - start : batch;
+        if (count < batch) /* the tail runs in the same plan, padded with zeros */
+            memset(in + (size_t)count * per_image, 0, (size_t)(batch - count) * per_image * 4);
+        sb_dataset_fill(d, pp, start, count, in);
+        sb_status s = sb_plan_run(p, opt->cancel, err);
+        if (s)
+            return s;
+        score_batch(d, sb_plan_value(p, g->outputs[0]), classes, start, count, opt->reference,
+                    res);
+        prog.done = start + count;
+        prog.correct1 = res->correct1;
+        prog.correct5 = res->correct5;
+        prog.agree = res->agree;
+        bool stop = opt->progress && opt->progress(&prog, opt->user);
+        if (stop || (opt->cancel && *opt->cancel))
+            return sb_error_set(err, SB_ERR_CANCELLED, "evaluation cancelled");
+    }
+    return SB_OK;
+}
+
+sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
+                  const sb_eval_options *opt, sb_eval_result *res, sb_error *err)
+{
+    static const sb_eval_options defaults = {0};
+    opt = opt ? opt : &defaults;
+    memset(res, 0, sizeof *res);
+    sb_status s = check_fit(m, d, err);
+    if (s)
+        return s;
+    int total = sb_dataset_count(d);
+    if (opt->limit > 0 && opt->limit < total)
+        total = opt->limit;
+    int batch = opt->batch > 0 ? opt->batch : SB_EVAL_BATCH;
+    if (batch > total)
+        batch = total > 0 ? total : 1;
+    sb_plan *p;
+    if ((s = sb_model_plan(m, batch, &p, err)))
+        return s;
+    res->images = total;
+    res->pred = calloc((size_t)total + 1, sizeof *res->pred);
+    if (!res->pred)
+        return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
+    double t0 = omp_get_wtime();
+    s = run_batches(m, p, d, pp, opt, res, err);
+    res->seconds = omp_get_wtime() - t0;
+    res->loss /= res->images > 0 ? res->images : 1;
+    return s;
+}
+
+void sb_eval_result_free(sb_eval_result *r)
+{
+    free(r->pred);
+    r->pred = NULL;
+}

@@ -1,0 +1,63 @@
+/* Compute kernels: dense f32 GEMM and convolution. Pure functions of their arguments; OpenMP
+ * inside. Determinism contract: the floating-point summation order of every output element
+ * depends only on the problem shape (M, N, K / conv geometry), never on the thread count, the
+ * batch size or whether the caller is already inside an OpenMP parallel region. */
+#ifndef SB_KERNELS_H
+#define SB_KERNELS_H
+
+#include <stddef.h>
+
+typedef enum {
+    SB_ACT_NONE = 0,
+    SB_ACT_RELU,
+    SB_ACT_CLIP,        /* min(max(x, a), b) */
+    SB_ACT_HARDSIGMOID, /* max(0, min(1, a*x + b)) */
+    SB_ACT_HARDSWISH,   /* x * max(0, min(1, x/6 + 1/2)) */
+    SB_ACT_SIGMOID,
+} sb_act_kind;
+
+typedef struct sb_act {
+    sb_act_kind kind;
+    float a, b;
+} sb_act;
+
+float sb_act_apply(const sb_act *act, float x);
+/* Applies act in place to n floats. */
+void sb_act_apply_n(const sb_act *act, float *x, size_t n);
+
+typedef enum { SB_BIAS_NONE = 0, SB_BIAS_ROW, SB_BIAS_COL, SB_BIAS_SCALAR } sb_bias_kind;
+
+typedef struct sb_epilogue {
+    sb_bias_kind bias_kind;
+    const float *bias; /* ROW: length M, COL: length N, SCALAR: 1 */
+    float alpha;       /* C = alpha*A*B + bias; 0 means 1 */
+    sb_act act;
+} sb_epilogue;
+
+/* C[M x N] = act(alpha * op(A) * op(B) + bias), row-major with leading dimensions.
+ * op(A) is M x K (A stored K x M when transA), op(B) is K x N (B stored N x K when transB).
+ * ep may be NULL (no bias, alpha 1, no activation). */
+void sb_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc, const sb_epilogue *ep);
+
+/* 1-D and 2-D convolution (1-D is H = 1, kh = 1), NCHW, weights M x (C/group) x kh x kw. */
+typedef struct sb_conv_geom {
+    int C, H, W;    /* input channels and spatial size, per image */
+    int M, OH, OW;  /* output channels and spatial size */
+    int kh, kw;     /* kernel */
+    int sh, sw;     /* strides */
+    int dh, dw;     /* dilations */
+    int pt, pl;     /* top/left padding (bottom/right follow from OH/OW) */
+    int group;
+} sb_conv_geom;
+
+/* Floats of scratch space sb_conv2d needs for a batch of n images with up to `threads` threads. */
+size_t sb_conv2d_scratch(const sb_conv_geom *g, int n, int threads);
+/* y[n][M][OH][OW] = act(conv(x[n][C][H][W], w) + bias); bias may be NULL. */
+void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const float *bias,
+               const sb_act *act, float *y, float *scratch);
+
+/* Which SIMD level the kernels dispatched to at run time ("avx512", "avx2", "generic"). */
+const char *sb_kernels_isa(void);
+
+#endif

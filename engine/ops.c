@@ -1,0 +1,423 @@
+/* The operators, one function each, dispatched by one switch. Every output element is computed
+ * independently of the thread partition, so results do not depend on the thread count. */
+#include "plan.h"
+
+#include <math.h>
+#include <string.h>
+
+#define PAR_MIN 32768 /* below this many elements, threads cost more than they save */
+
+typedef struct op_ctx {
+    const sb_plan *p;
+    const sb_step *st;
+    const sb_node *n;
+} op_ctx;
+
+static float *in_data(const op_ctx *c, int i) { return sb_plan_value(c->p, c->n->in[i]); }
+static const sb_shape *in_shape(const op_ctx *c, int i) { return &c->p->shapes[c->n->in[i]]; }
+static float *out_data(const op_ctx *c) { return sb_plan_value(c->p, c->st->out_value); }
+static const sb_shape *out_shape(const op_ctx *c) { return &c->p->shapes[c->n->out[0]]; }
+static bool has_in(const op_ctx *c, int i) { return i < c->n->n_in && c->n->in[i] >= 0; }
+
+sb_conv_geom sb_step_conv_geom(const sb_plan *p, const sb_step *st)
+{
+    const sb_node *n = &p->g->nodes[st->node];
+    const sb_shape *x = &p->shapes[n->in[0]], *y = &p->shapes[n->out[0]];
+    const sb_window *w = &st->win;
+    bool one_d = w->spatial == 1;
+    return (sb_conv_geom){
+        .C = (int)x->dim[1], .H = one_d ? 1 : (int)x->dim[2], .W = (int)x->dim[x->rank - 1],
+        .M = (int)y->dim[1], .OH = one_d ? 1 : (int)y->dim[2], .OW = (int)y->dim[y->rank - 1],
+        .kh = w->kernel[0], .kw = w->kernel[1], .sh = w->stride[0], .sw = w->stride[1],
+        .dh = w->dilation[0], .dw = w->dilation[1], .pt = w->pad_begin[0], .pl = w->pad_begin[1],
+        .group = w->group};
+}
+
+static void op_conv(const op_ctx *c)
+{
+    sb_conv_geom geom = sb_step_conv_geom(c->p, c->st);
+    const float *w = c->st->weight ? c->st->weight : in_data(c, 1);
+    const float *b = c->st->bias ? c->st->bias : has_in(c, 2) ? in_data(c, 2) : NULL;
+    sb_conv2d(&geom, (int)in_shape(c, 0)->dim[0], in_data(c, 0), w, b, &c->st->act, out_data(c),
+              c->p->scratch);
+}
+
+/* ---- broadcasting ---- */
+
+typedef struct bcast {
+    int rank;
+    int64_t dim[SB_MAX_RANK];
+    int64_t sa[SB_MAX_RANK], sb[SB_MAX_RANK]; /* element strides, 0 on broadcast axes */
+} bcast;
+
+static void strides_for(const sb_shape *in, const sb_shape *out, int64_t *st)
+{
+    int64_t s = 1;
+    for (int i = out->rank - 1; i >= 0; i--) {
+        int j = i - (out->rank - in->rank);
+        int64_t d = j >= 0 ? in->dim[j] : 1;
+        st[i] = d == 1 ? 0 : s;
+        s *= d;
+    }
+}
+
+static bcast make_bcast(const sb_shape *a, const sb_shape *b, const sb_shape *out)
+{
+    bcast bc = {.rank = out->rank};
+    memcpy(bc.dim, out->dim, sizeof bc.dim);
+    strides_for(a, out, bc.sa);
+    strides_for(b, out, bc.sb);
+    return bc;
+}
+
+typedef float (*binary_fn)(float, float);
+static float f_add(float x, float y) { return x + y; }
+static float f_mul(float x, float y) { return x * y; }
+
+/* out[i] = f(a[ia], b[ib]) over the broadcast shape, rows of the last axis at a time. */
+static void binary_bcast(const bcast *bc, const float *a, const float *b, float *out,
+                         binary_fn f)
+{
+    int r = bc->rank;
+    int64_t inner = r ? bc->dim[r - 1] : 1, rows = 1;
+    for (int i = 0; i < r - 1; i++)
+        rows *= bc->dim[i];
+    int64_t ia_step = r ? bc->sa[r - 1] : 0, ib_step = r ? bc->sb[r - 1] : 0;
+#pragma omp parallel for schedule(static) if (rows * inner >= PAR_MIN)
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t ia = 0, ib = 0, rem = row;
+        for (int d = r - 2; d >= 0; d--) {
+            int64_t idx = rem % bc->dim[d];
+            rem /= bc->dim[d];
+            ia += idx * bc->sa[d];
+            ib += idx * bc->sb[d];
+        }
+        float *o = out + row * inner;
+        for (int64_t k = 0; k < inner; k++)
+            o[k] = f(a[ia + k * ia_step], b[ib + k * ib_step]);
+    }
+}
+
+static void op_binary(const op_ctx *c, binary_fn f)
+{
+    const float *a = in_data(c, 0), *b = in_data(c, 1);
+    float *o = out_data(c);
+    int64_t n = sb_shape_count(out_shape(c));
+    if (sb_shape_count(in_shape(c, 0)) == n && sb_shape_count(in_shape(c, 1)) == n) {
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+        for (int64_t i = 0; i < n; i++)
+            o[i] = f(a[i], b[i]);
+    } else {
+        sb_shape b_shape = sb_binary_b_shape(c->n, in_shape(c, 0), in_shape(c, 1));
+        bcast bc = make_bcast(in_shape(c, 0), &b_shape, out_shape(c));
+        binary_bcast(&bc, a, b, o, f);
+    }
+    sb_act_apply_n(&c->st->act, o, (size_t)n);
+}
+
+/* ---- activations ---- */
+
+static sb_act clip_act(const op_ctx *c)
+{
+    sb_act a = {SB_ACT_CLIP, c->n->a.clip.min, c->n->a.clip.max};
+    if (c->p->g->opset >= 11) {
+        a.a = has_in(c, 1) ? in_data(c, 1)[0] : -INFINITY;
+        a.b = has_in(c, 2) ? in_data(c, 2)[0] : INFINITY;
+    }
+    return a;
+}
+
+static void op_unary(const op_ctx *c)
+{
+    sb_act act = {SB_ACT_NONE, 0, 0};
+    switch (c->n->op) {
+    case SB_OP_RELU: act.kind = SB_ACT_RELU; break;
+    case SB_OP_SIGMOID: act.kind = SB_ACT_SIGMOID; break;
+    case SB_OP_HARDSWISH: act.kind = SB_ACT_HARDSWISH; break;
+    case SB_OP_HARDSIGMOID:
+        act = (sb_act){SB_ACT_HARDSIGMOID, c->n->a.hsig.alpha, c->n->a.hsig.beta};
+        break;
+    case SB_OP_CLIP: act = clip_act(c); break;
+    default: break;
+    }
+    int64_t n = sb_shape_count(out_shape(c));
+    const float *x = in_data(c, 0);
+    float *y = out_data(c);
+    if (x != y)
+        memcpy(y, x, (size_t)n * sizeof *y);
+    sb_act_apply_n(&act, y, (size_t)n);
+}
+
+static void op_softmax(const op_ctx *c)
+{
+    const sb_shape *s = in_shape(c, 0);
+    int axis = c->n->a.axis < 0 ? c->n->a.axis + s->rank : c->n->a.axis;
+    int64_t outer = 1, len = 1, inner = 1;
+    for (int i = 0; i < s->rank; i++) {
+        if (i < axis)
+            outer *= s->dim[i];
+        else if (i == axis || c->p->g->opset < 13) /* before 13: a 2-D coercion at axis */
+            len *= s->dim[i];
+        else
+            inner *= s->dim[i];
+    }
+    const float *x = in_data(c, 0);
+    float *y = out_data(c);
+#pragma omp parallel for collapse(2) schedule(static) if (outer * inner * len >= PAR_MIN)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const float *xr = x + o * len * inner + i;
+            float *yr = y + o * len * inner + i;
+            float mx = -INFINITY, sum = 0;
+            for (int64_t k = 0; k < len; k++)
+                mx = fmaxf(mx, xr[k * inner]);
+            for (int64_t k = 0; k < len; k++)
+                sum += yr[k * inner] = expf(xr[k * inner] - mx);
+            for (int64_t k = 0; k < len; k++)
+                yr[k * inner] /= sum;
+        }
+}
+
+/* ---- pooling ---- */
+
+typedef struct pool_geom {
+    int64_t planes, H, W, OH, OW;
+} pool_geom;
+
+static pool_geom pool_geometry(const op_ctx *c)
+{
+    const sb_shape *x = in_shape(c, 0), *y = out_shape(c);
+    bool one_d = c->st->win.spatial == 1;
+    return (pool_geom){.planes = x->dim[0] * x->dim[1],
+                       .H = one_d ? 1 : x->dim[2], .W = x->dim[x->rank - 1],
+                       .OH = one_d ? 1 : y->dim[2], .OW = y->dim[y->rank - 1]};
+}
+
+/* One output element of a max or average pool over plane x. */
+static float pool_at(const sb_window *w, const pool_geom *pg, const float *x, int64_t oh,
+                     int64_t ow, bool is_max)
+{
+    int64_t h0 = oh * w->stride[0] - w->pad_begin[0], w0 = ow * w->stride[1] - w->pad_begin[1];
+    float best = -INFINITY, sum = 0;
+    int64_t count = 0;
+    for (int i = 0; i < w->kernel[0]; i++) {
+        int64_t h = h0 + (int64_t)i * w->dilation[0];
+        if (h < 0 || h >= pg->H)
+            continue;
+        for (int j = 0; j < w->kernel[1]; j++) {
+            int64_t ww = w0 + (int64_t)j * w->dilation[1];
+            if (ww < 0 || ww >= pg->W)
+                continue;
+            float v = x[h * pg->W + ww];
+            best = v > best ? v : best;
+            sum += v;
+            count++;
+        }
+    }
+    if (is_max)
+        return best;
+    if (w->count_include_pad) { /* padding counts, but not windows hanging past it */
+        int64_t hend = h0 + (int64_t)(w->kernel[0] - 1) * w->dilation[0] + 1;
+        int64_t wend = w0 + (int64_t)(w->kernel[1] - 1) * w->dilation[1] + 1;
+        int64_t hlim = pg->H + w->pad_end[0], wlim = pg->W + w->pad_end[1];
+        int64_t hs = (hend < hlim ? hend : hlim) - h0, ws = (wend < wlim ? wend : wlim) - w0;
+        count = ((hs + w->dilation[0] - 1) / w->dilation[0]) *
+                ((ws + w->dilation[1] - 1) / w->dilation[1]);
+    }
+    return count ? sum / (float)count : 0.0f;
+}
+
+static void op_pool(const op_ctx *c, bool is_max)
+{
+    pool_geom pg = pool_geometry(c);
+    const sb_window *w = &c->st->win;
+    const float *x = in_data(c, 0);
+    float *y = out_data(c);
+#pragma omp parallel for schedule(static) if (pg.planes * pg.OH * pg.OW >= PAR_MIN / 4)
+    for (int64_t p = 0; p < pg.planes; p++)
+        for (int64_t oh = 0; oh < pg.OH; oh++)
+            for (int64_t ow = 0; ow < pg.OW; ow++)
+                y[(p * pg.OH + oh) * pg.OW + ow] =
+                    pool_at(w, &pg, x + p * pg.H * pg.W, oh, ow, is_max);
+}
+
+static void op_global_avgpool(const op_ctx *c)
+{
+    const sb_shape *s = in_shape(c, 0);
+    int64_t planes = s->dim[0] * s->dim[1], size = sb_shape_count(s) / (planes ? planes : 1);
+    const float *x = in_data(c, 0);
+    float *y = out_data(c);
+#pragma omp parallel for schedule(static) if (planes * size >= PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        float sum = 0;
+        for (int64_t i = 0; i < size; i++)
+            sum += x[p * size + i];
+        y[p] = sum / (float)size;
+    }
+}
+
+static void op_batchnorm(const op_ctx *c)
+{
+    const sb_shape *s = in_shape(c, 0);
+    int64_t n = s->dim[0], ch = s->dim[1], size = n * ch > 0 ? sb_shape_count(s) / (n * ch) : 0;
+    const float *x = in_data(c, 0), *gamma = in_data(c, 1), *beta = in_data(c, 2);
+    const float *mean = in_data(c, 3), *var = in_data(c, 4);
+    float *y = out_data(c);
+    float eps = c->n->a.bn.epsilon;
+#pragma omp parallel for collapse(2) schedule(static) if (n * ch * size >= PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < ch; k++) {
+            float scale = gamma[k] / sqrtf(var[k] + eps);
+            const float *xp = x + (i * ch + k) * size;
+            float *yp = y + (i * ch + k) * size;
+            for (int64_t j = 0; j < size; j++)
+                yp[j] = (xp[j] - mean[k]) * scale + beta[k];
+        }
+    sb_act_apply_n(&c->st->act, y, (size_t)(n * ch * size));
+}
+
+static void op_concat(const op_ctx *c)
+{
+    const sb_shape *os = out_shape(c);
+    int axis = c->n->a.axis < 0 ? c->n->a.axis + os->rank : c->n->a.axis;
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < os->rank; i++)
+        *(i < axis ? &outer : i > axis ? &inner : &(int64_t){0}) *= os->dim[i];
+    float *y = out_data(c);
+    int64_t row = os->dim[axis] * inner, at = 0;
+    for (int k = 0; k < c->n->n_in; k++) {
+        int64_t chunk = in_shape(c, k)->dim[axis] * inner;
+        const float *x = in_data(c, k);
+        for (int64_t o = 0; o < outer; o++)
+            memcpy(y + o * row + at, x + o * chunk, (size_t)chunk * sizeof *y);
+        at += chunk;
+    }
+}
+
+/* ---- Gemm and MatMul ---- */
+
+/* Adds beta * C (broadcast to M x N) to y. */
+static void add_gemm_c(const op_ctx *c, float *y, int64_t m, int64_t n)
+{
+    sb_shape ys = {.rank = 2, .dim = {m, n}};
+    bcast bc = make_bcast(&ys, in_shape(c, 2), &ys);
+    const float *cd = in_data(c, 2);
+    float beta = c->n->a.gemm.beta;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            y[i * n + j] += beta * cd[i * bc.sb[0] + j * bc.sb[1]];
+}
+
+static void op_gemm(const op_ctx *c)
+{
+    const sb_shape *as = in_shape(c, 0), *bs = in_shape(c, 1);
+    const sb_node *n = c->n;
+    int ta = n->a.gemm.trans_a, tb = n->a.gemm.trans_b;
+    int m = (int)as->dim[ta], k = (int)as->dim[!ta], nn = (int)bs->dim[!tb];
+    const float *b = c->st->weight ? c->st->weight : in_data(c, 1);
+    float *y = out_data(c);
+    bool has_c = has_in(c, 2) && n->a.gemm.beta != 0.0f;
+    const sb_shape *cs = has_c ? in_shape(c, 2) : NULL;
+    bool c_is_row_vector = has_c && sb_shape_count(cs) == nn && cs->dim[cs->rank - 1] == nn &&
+                           n->a.gemm.beta == 1.0f;
+    sb_epilogue ep = {.alpha = n->a.gemm.alpha, .act = c->st->act};
+    if (c_is_row_vector) {
+        ep.bias_kind = SB_BIAS_COL;
+        ep.bias = c->st->bias ? c->st->bias : in_data(c, 2);
+    } else if (has_c) {
+        ep.act = (sb_act){SB_ACT_NONE, 0, 0};
+    }
+    sb_sgemm(ta, tb, m, nn, k, in_data(c, 0), (int)as->dim[1], b, (int)bs->dim[1], y, nn, &ep);
+    if (has_c && !c_is_row_vector) {
+        add_gemm_c(c, y, m, nn);
+        sb_act_apply_n(&c->st->act, y, (size_t)m * (size_t)nn);
+    }
+}
+
+static void op_matmul(const op_ctx *c)
+{
+    sb_shape a = *in_shape(c, 0), b = *in_shape(c, 1);
+    if (a.rank == 1)
+        a = (sb_shape){.rank = 2, .dim = {1, a.dim[0]}};
+    if (b.rank == 1)
+        b = (sb_shape){.rank = 2, .dim = {b.dim[0], 1}};
+    int64_t m = a.dim[a.rank - 2], k = a.dim[a.rank - 1], n = b.dim[b.rank - 1];
+    const float *ad = in_data(c, 0), *bd = in_data(c, 1);
+    float *y = out_data(c);
+    if (b.rank == 2) { /* the common case: one GEMM over all leading rows of A */
+        int64_t rows = sb_shape_count(&a) / k;
+        sb_sgemm(0, 0, (int)rows, (int)n, (int)k, ad, (int)k, bd, (int)n, y, (int)n, NULL);
+        return;
+    }
+    sb_shape ba = a, bb = b, batch = {0};
+    ba.rank -= 2, bb.rank -= 2;
+    batch.rank = ba.rank > bb.rank ? ba.rank : bb.rank;
+    for (int i = 0; i < batch.rank; i++) {
+        int ia = i - (batch.rank - ba.rank), ib = i - (batch.rank - bb.rank);
+        int64_t da = ia >= 0 ? ba.dim[ia] : 1, db = ib >= 0 ? bb.dim[ib] : 1;
+        batch.dim[i] = da > db ? da : db;
+    }
+    bcast bc = make_bcast(&ba, &bb, &batch);
+    int64_t count = sb_shape_count(&batch);
+    for (int64_t t = 0; t < count; t++) {
+        int64_t ia = 0, ib = 0, rem = t;
+        for (int d = batch.rank - 1; d >= 0; d--) {
+            int64_t idx = rem % batch.dim[d];
+            rem /= batch.dim[d];
+            ia += idx * bc.sa[d], ib += idx * bc.sb[d];
+        }
+        sb_sgemm(0, 0, (int)m, (int)n, (int)k, ad + ia * m * k, (int)k, bd + ib * k * n, (int)n,
+                 y + t * m * n, (int)n, NULL);
+    }
+}
+
+/* As QuantizeLinear then DequantizeLinear: saturate(round(x / scale) + zp), back to float. */
+static void op_fakequant(const op_ctx *c)
+{
+    const float *x = in_data(c, 0);
+    float *y = out_data(c);
+    int64_t n = sb_shape_count(out_shape(c));
+    float scale = c->n->a.fq.scale, zp = (float)c->n->a.fq.zero_point;
+    float lo = (float)c->n->a.fq.qmin, hi = (float)c->n->a.fq.qmax;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float v = scale == 0 ? x[i] : nearbyintf(x[i] / scale) + zp;
+        y[i] = scale == 0 ? v : ((v < lo ? lo : v > hi ? hi : v) - zp) * scale;
+    }
+}
+
+static void op_copy(const op_ctx *c)
+{
+    if (in_data(c, 0) != out_data(c))
+        memcpy(out_data(c), in_data(c, 0), (size_t)sb_shape_count(out_shape(c)) * sizeof(float));
+}
+
+void sb_op_run(const sb_plan *p, const sb_step *st)
+{
+    op_ctx c = {p, st, &p->g->nodes[st->node]};
+    switch (c.n->op) {
+    case SB_OP_CONV: op_conv(&c); break;
+    case SB_OP_GEMM: op_gemm(&c); break;
+    case SB_OP_MATMUL: op_matmul(&c); break;
+    case SB_OP_ADD: op_binary(&c, f_add); break;
+    case SB_OP_MUL: op_binary(&c, f_mul); break;
+    case SB_OP_RELU:
+    case SB_OP_CLIP:
+    case SB_OP_SIGMOID:
+    case SB_OP_HARDSIGMOID:
+    case SB_OP_HARDSWISH: op_unary(&c); break;
+    case SB_OP_SOFTMAX: op_softmax(&c); break;
+    case SB_OP_MAXPOOL: op_pool(&c, true); break;
+    case SB_OP_AVGPOOL: op_pool(&c, false); break;
+    case SB_OP_GLOBALAVGPOOL: op_global_avgpool(&c); break;
+    case SB_OP_BATCHNORM: op_batchnorm(&c); break;
+    case SB_OP_CONCAT: op_concat(&c); break;
+    case SB_OP_FLATTEN:
+    case SB_OP_RESHAPE:
+    case SB_OP_IDENTITY:
+    case SB_OP_DROPOUT: op_copy(&c); break; /* run only for constants; others alias */
+    case SB_OP_FAKEQUANT: op_fakequant(&c); break;
+    case SB_OP_CONSTANT:
+    case SB_OP_COUNT: break;
+    }
+}

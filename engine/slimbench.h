@@ -1,0 +1,169 @@
+/* slimbench engine: the public API shared by the command line and the workbench.
+ * The engine never prints and never exits: every call returns an sb_status and, on failure,
+ * fills an sb_error with a message naming the file, node or line concerned. */
+#ifndef SLIMBENCH_H
+#define SLIMBENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SB_STATUS_LIST(X)                                                                          \
+    X(SB_OK, "ok")                                                                                 \
+    X(SB_ERR_IO, "i/o error")                                                                      \
+    X(SB_ERR_FORMAT, "malformed file")                                                             \
+    X(SB_ERR_UNSUPPORTED, "unsupported")                                                           \
+    X(SB_ERR_SHAPE, "shape mismatch")                                                              \
+    X(SB_ERR_NOMEM, "out of memory")                                                               \
+    X(SB_ERR_ARG, "invalid argument")                                                              \
+    X(SB_ERR_CANCELLED, "cancelled")                                                               \
+    X(SB_ERR_INTERNAL, "internal error")
+
+typedef enum {
+#define SB_X(name, text) name,
+    SB_STATUS_LIST(SB_X)
+#undef SB_X
+} sb_status;
+
+typedef struct sb_error {
+    sb_status status;
+    char msg[1024]; /* complete sentence(s): what, where, what to do */
+} sb_error;
+
+const char *sb_status_str(sb_status s);
+/* Records the first error only: later calls keep the original, more specific message. */
+sb_status sb_error_set(sb_error *e, sb_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prefixes context ("model.onnx: ") to an error already set. */
+void sb_error_prefix(sb_error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- tensors handed across the API ---- */
+#define SB_MAX_RANK 8
+typedef enum { SB_F32 = 0, SB_I64, SB_DTYPE_COUNT } sb_dtype;
+
+typedef struct sb_shape {
+    int rank;
+    int64_t dim[SB_MAX_RANK];
+} sb_shape;
+
+typedef struct sb_tensor {
+    sb_dtype dtype;
+    sb_shape shape;
+    void *data; /* owned by whoever allocated it; see sb_tensor_free */
+} sb_tensor;
+
+int64_t sb_shape_count(const sb_shape *s);
+void sb_tensor_free(sb_tensor *t);
+const char *sb_shape_str(const sb_shape *s, char *buf, size_t n); /* "1x3x224x224" */
+
+/* ---- models ---- */
+typedef struct sb_model sb_model;
+
+sb_status sb_model_load(const char *path, sb_model **out, sb_error *err);
+sb_status sb_model_load_mem(const void *buf, size_t len, const char *name, sb_model **out,
+                            sb_error *err);
+void sb_model_free(sb_model *m);
+const char *sb_model_path(const sb_model *m);
+/* Value of a metadata_props key, or NULL. */
+const char *sb_model_meta(const sb_model *m, const char *key);
+/* The declared shape of the first graph input (dim 0 is the batch, possibly symbolic: -1). */
+sb_shape sb_model_input_shape(const sb_model *m);
+int sb_model_num_outputs(const sb_model *m);
+
+/* Runs the model once on explicit inputs (graph-input order); outputs are allocated
+ * and must be released with sb_tensor_free. Used by conformance tests and the CLI. */
+sb_status sb_model_run(sb_model *m, int n_in, const sb_tensor *in, int n_out, sb_tensor *out,
+                       sb_error *err);
+
+/* ---- per-layer statistics ---- */
+typedef struct sb_layer_info {
+    int node;                /* node index in the graph */
+    const char *name;        /* display name: the PyTorch module path when derivable */
+    const char *node_name;   /* ONNX node name */
+    const char *weight_name; /* weight initializer name */
+    const char *op;          /* "Conv", "Conv(dw)", "Gemm", "MatMul" */
+    const char *bn_name;     /* BatchNormalization folded into it for execution, or NULL */
+    sb_shape out_shape;      /* per image (batch 1) */
+    int64_t params;          /* weights + bias */
+    int64_t macs;            /* per image */
+    int64_t zeros;           /* weights exactly zero */
+    int64_t out_channels;
+    double l1_min, l1_median, l1_max; /* per-output-channel L1 norms */
+} sb_layer_info;
+
+int sb_model_num_layers(const sb_model *m);
+sb_status sb_model_layer(const sb_model *m, int i, sb_layer_info *info);
+/* L1 norm per output channel of layer i (len = out_channels), owned by the model. */
+const double *sb_model_layer_l1(const sb_model *m, int i);
+/* Finds a layer by ONNX node name, module path ("conv2"), or weight name ("conv2.weight"). */
+int sb_model_find_layer(const sb_model *m, const char *name);
+
+typedef struct sb_model_totals {
+    int64_t params, macs, zeros;
+    int64_t all_params; /* every float initializer, BN included */
+} sb_model_totals;
+sb_model_totals sb_model_totals_get(const sb_model *m);
+
+/* ---- datasets ---- */
+typedef struct sb_dataset sb_dataset;
+
+typedef struct sb_preprocess {
+    float scale;            /* raw pixel values are divided by this (ToTensor: 255) */
+    int n_mean, n_std;      /* 1 (broadcast) or one per channel */
+    float mean[4], std[4];
+} sb_preprocess;
+
+/* DIR holding Fashion-MNIST-style IDX files (plain or .gz) or NumPy .npy files; split is
+ * "test" or "train". Labels are optional. */
+sb_status sb_dataset_open(const char *dir, const char *split, sb_dataset **out, sb_error *err);
+void sb_dataset_free(sb_dataset *d);
+int sb_dataset_count(const sb_dataset *d);
+sb_shape sb_dataset_image_shape(const sb_dataset *d); /* C,H,W */
+bool sb_dataset_has_labels(const sb_dataset *d);
+int sb_dataset_label(const sb_dataset *d, int i);
+/* Writes images [start, start+count) as float32 NCHW after preprocessing. */
+void sb_dataset_fill(const sb_dataset *d, const sb_preprocess *pp, int start, int count,
+                     float *out);
+/* Preprocessing from the model's metadata (preprocess.scale/mean/std), else identity. */
+sb_status sb_preprocess_from_model(const sb_model *m, sb_preprocess *pp, sb_error *err);
+/* Parses "0.485,0.456,0.406" into vals (at most max entries). */
+sb_status sb_parse_float_list(const char *s, float *vals, int max, int *n, sb_error *err);
+
+/* ---- evaluation ---- */
+typedef struct sb_eval_progress {
+    int done, total;      /* images evaluated so far */
+    int correct1, correct5, agree;
+} sb_eval_progress;
+
+/* Returns true to cancel. Called from the evaluating thread after each batch. */
+typedef bool (*sb_progress_fn)(const sb_eval_progress *p, void *user);
+
+typedef struct sb_eval_options {
+    int batch;            /* 0: default (64) */
+    int limit;            /* 0: all images */
+    sb_progress_fn progress;
+    void *user;
+    const volatile int *cancel; /* optional: non-zero cancels between batches */
+    const int *reference;       /* optional: another model's top-1 predictions, for agreement */
+} sb_eval_options;
+
+typedef struct sb_eval_result {
+    int images, correct1, correct5;
+    int agree;     /* top-1 predictions equal to opt->reference's (when given) */
+    double loss;   /* mean cross-entropy (natural log) over labelled images */
+    double seconds;
+    int *pred; /* top-1 prediction per image (images entries), owned; free with sb_eval_result_free */
+} sb_eval_result;
+
+sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
+                  const sb_eval_options *opt, sb_eval_result *res, sb_error *err);
+void sb_eval_result_free(sb_eval_result *r);
+
+/* ---- latency ---- */
+typedef struct sb_latency {
+    double median_ms, min_ms, max_ms;
+    int runs, threads;
+} sb_latency;
+sb_status sb_latency_measure(sb_model *m, double seconds, sb_latency *out, sb_error *err);
+
+#endif

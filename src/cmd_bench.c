@@ -1,0 +1,46 @@
+/* slimbench bench: batch-1 latency and evaluation throughput of one model. */
+#include "cli.h"
+
+#include <omp.h>
+
+static const char usage[] =
+    "usage: slimbench bench MODEL.onnx [--seconds S] [--data DIR] [--limit N] [--batch B]\n"
+    "                       [--threads N] [--csv]\n";
+
+int cmd_bench(int argc, char **argv)
+{
+    cli_opts o;
+    sb_model *m = NULL;
+    sb_dataset *d = NULL;
+    sb_preprocess pp;
+    int rc = cli_parse(argc, argv, usage, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if ((rc = cli_load_model(&o, &m)) || (rc = cli_open_data(&o, m, &d, &pp))) {
+        sb_model_free(m);
+        return rc;
+    }
+    sb_error err = {0};
+    sb_latency lat;
+    sb_eval_result r = {0};
+    sb_eval_options opt = {.batch = o.batch ? o.batch : 256, .limit = o.limit};
+    if (sb_latency_measure(m, o.seconds, &lat, &err) || sb_eval(m, d, &pp, &opt, &r, &err)) {
+        rc = cli_fail(&err);
+    } else {
+        double ips = r.seconds > 0 ? r.images / r.seconds : 0;
+        if (o.csv)
+            printf("latency_ms,latency_min_ms,latency_max_ms,runs,images_per_s,top1,threads,"
+                   "batch\n%.4f,%.4f,%.4f,%d,%.1f,%.2f,%d,%d\n",
+                   lat.median_ms, lat.min_ms, lat.max_ms, lat.runs, ips,
+                   r.images ? 100.0 * r.correct1 / r.images : 0, lat.threads, opt.batch);
+        else
+            printf("batch-1 latency: median %.4f ms (min %.4f, max %.4f, %d runs, %d threads)\n"
+                   "throughput: %.0f images/s at batch %d (top-1 %.2f%%)\n",
+                   lat.median_ms, lat.min_ms, lat.max_ms, lat.runs, lat.threads, ips, opt.batch,
+                   r.images ? 100.0 * r.correct1 / r.images : 0);
+    }
+    sb_eval_result_free(&r);
+    sb_dataset_free(d);
+    sb_model_free(m);
+    return rc;
+}

@@ -10,7 +10,8 @@
 
 #define SB_EVAL_BATCH 64
 
-static sb_status check_fit(const sb_model *m, const sb_dataset *d, sb_error *err)
+static sb_status check_fit(const sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
+                           sb_error *err)
 {
     sb_shape img = sb_dataset_image_shape(d), in = m->g->declared_input;
     if (m->g->n_inputs != 1)
@@ -25,6 +26,11 @@ static sb_status check_fit(const sb_model *m, const sb_dataset *d, sb_error *err
         return sb_error_set(err, SB_ERR_SHAPE,
                             "the model's input is %s but the dataset's images are %s (CxHxW)",
                             sb_shape_str(&in, a, sizeof a), sb_shape_str(&img, b, sizeof b));
+    if ((pp->n_mean != 1 && pp->n_mean != img.dim[0]) || (pp->n_std != 1 && pp->n_std != img.dim[0]))
+        return sb_error_set(err, SB_ERR_ARG,
+                            "the preprocessing has %d means and %d standard deviations but the "
+                            "images have %lld channels; give one value or one per channel",
+                            pp->n_mean, pp->n_std, (long long)img.dim[0]);
     if (!sb_dataset_has_labels(d))
         return sb_error_set(err, SB_ERR_ARG,
                             "the dataset has no labels, so accuracy cannot be measured");
@@ -113,7 +119,7 @@ sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
     static const sb_eval_options defaults = {0};
     opt = opt ? opt : &defaults;
     memset(res, 0, sizeof *res);
-    sb_status s = check_fit(m, d, err);
+    sb_status s = check_fit(m, d, pp, err);
     if (s)
         return s;
     int total = sb_dataset_count(d);

@@ -108,3 +108,26 @@ def expected_stats():
 
 
 expected_stats()
+
+
+def metadata_models():
+    """tiny_ok with preprocessing metadata, good and bad, for the preprocessing tests."""
+    cases = {
+        "meta_fashion": {"preprocess.scale": "255", "preprocess.mean": "0.2860",
+                         "preprocess.std": "0.3530"},
+        "meta_rgb": {"preprocess.mean": "0.485,0.456,0.406", "preprocess.std": "0.229,0.224,0.225"},
+        "meta_scale_bad": {"preprocess.scale": "255x"},
+        "meta_scale_zero": {"preprocess.scale": "0"},
+        "meta_std_zero": {"preprocess.std": "0.5, 0"},
+        "meta_counts": {"preprocess.mean": "0.1,0.2,0.3", "preprocess.std": "1,2"},
+        "meta_many": {"preprocess.mean": "1,2,3,4,5"},
+    }
+    for name, kv in cases.items():
+        m = tiny_ok()
+        for k, v in kv.items():
+            e = m.metadata_props.add()
+            e.key, e.value = k, v
+        save(m, name + ".onnx")
+
+
+metadata_models()

@@ -1,0 +1,483 @@
+/* 1-D/2-D convolution, NCHW float32, any stride, dilation, padding and group.
+ *
+ * Three strategies, chosen from the geometry alone:
+ *   - depthwise (one input channel per group, any multiplier): a direct kernel vectorised over
+ *     output positions, because im2col + GEMM would run a K = kh*kw GEMM per channel;
+ *   - 1x1, stride 1, unpadded: the input already is the GEMM's B matrix;
+ *   - everything else: im2col into scratch, then sb_sgemm with bias and activation fused.
+ * Each output is one chain of multiply-adds over (input channel, kernel row, kernel column) in
+ * that order, started from zero, then + bias, then the activation: exactly what sb_sgemm does,
+ * so the strategies, the batch size and the thread count never change a bit of the output. */
+#include "kernels/kernels.h"
+
+#include <omp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SB_X86 1
+#define SB_TGT512 __attribute__((target("avx512f,avx2,fma")))
+#define SB_TGT256 __attribute__((target("avx2,fma")))
+#endif
+
+#define SB_INLINE static inline __attribute__((always_inline))
+
+typedef enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL } conv_kind;
+
+/* Widest vector any depthwise kernel uses; the plane is sized for it whatever the ISA. */
+#define DW_VEC 16
+/* Output vectors a depthwise kernel keeps in flight, to hide FMA latency on short rows. */
+#define DW_UNROLL 4
+
+static conv_kind conv_kind_of(const sb_conv_geom *g)
+{
+    if (g->group == g->C && g->M % g->C == 0)
+        return CONV_DEPTHWISE;
+    if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
+        g->OH == g->H && g->OW == g->W)
+        return CONV_POINTWISE;
+    return CONV_IM2COL;
+}
+
+/* ---- depthwise ----
+ * One input channel is copied into a zero-padded plane whose rows are split by column phase
+ * (column col of padded row r lives at [(r*s + col % s) * Wq + col / s], s = horizontal stride).
+ * Then, for any stride and dilation, the input of 16 consecutive outputs for one tap is 16
+ * consecutive floats: plane + base(oh, ow) + off(i, j). */
+
+typedef struct dw_geom {
+    int s;      /* horizontal stride = number of column phases */
+    int Hp, Wq; /* padded rows, floats per phase row (covers vector over-reads) */
+} dw_geom;
+
+static dw_geom dw_geom_of(const sb_conv_geom *g)
+{
+    dw_geom d;
+    d.s = g->sw;
+    d.Hp = (g->OH - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    int owv = (g->OW + DW_VEC - 1) / DW_VEC * DW_VEC;
+    d.Wq = owv + (g->kw - 1) * g->dw / g->sw;
+    return d;
+}
+
+static size_t dw_plane_floats(const sb_conv_geom *g)
+{
+    dw_geom d = dw_geom_of(g);
+    return (size_t)d.Hp * (size_t)d.s * (size_t)d.Wq;
+}
+
+/* Valid q in [0, n) for reading row[off + q * stride] of a row of W floats: [*lo, *hi). */
+static void valid_range(int n, int off, int stride, int W, int *lo, int *hi)
+{
+    const int a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    const int b = W - 1 - off < 0 ? 0 : (W - 1 - off) / stride + 1;
+    *lo = a < n ? a : n;
+    *hi = b < n ? b : n;
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+/* ---- row gathers: dst[q] = row[off + q * stride] for q in [lo, hi), 0 elsewhere in [0, n) ----
+ * The common step of im2col and of building a depthwise plane. Rows are short (7 to 112
+ * floats), so the per-row cost matters: no libc calls, whole vectors, and only in-bounds
+ * elements of `row` are ever addressed (masked gathers at the edges). */
+
+SB_INLINE void gather_row_generic(float *dst, const float *row, int off, int n, int lo, int hi,
+                                  int stride)
+{
+    int q = 0;
+    for (; q < lo; q++)
+        dst[q] = 0.0f;
+    for (; q < hi; q++)
+        dst[q] = row[off + q * stride];
+    for (; q < n; q++)
+        dst[q] = 0.0f;
+}
+
+#ifdef SB_X86
+
+SB_INLINE SB_TGT512 __mmask16 mask_range16(int a, int b)
+{
+    a = a < 0 ? 0 : a > 16 ? 16 : a;
+    b = b < 0 ? 0 : b > 16 ? 16 : b;
+    const unsigned lo = (1u << a) - 1, hi = (1u << b) - 1;
+    return (__mmask16)(hi & ~lo);
+}
+
+/* row + i without forming an out-of-bounds pointer in C terms: for masked loads whose first
+ * lanes (masked off, never accessed) would lie before the row. */
+static inline const float *at(const float *row, ptrdiff_t i)
+{
+    return (const float *)((uintptr_t)row + (uintptr_t)(i * (ptrdiff_t)sizeof(float)));
+}
+
+SB_INLINE SB_TGT512 __m512 gather16(const float *row, int first, int stride, int a, int b)
+{
+    const __mmask16 ok = mask_range16(a, b);
+    if (!ok)
+        return _mm512_setzero_ps();
+    if (stride == 1)
+        return ok == 0xffff ? _mm512_loadu_ps(row + first)
+                            : _mm512_maskz_loadu_ps(ok, at(row, first));
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    if (stride == 2) {
+        /* Lane l is element 2l of a 32-float window; only valid elements are touched. */
+        const int ea = 2 * (a < 0 ? 0 : a), eb = 2 * (b > 16 ? 16 : b) - 1;
+        const __m512 w0 = _mm512_maskz_loadu_ps(mask_range16(ea, eb), at(row, first));
+        const __m512 w1 =
+            _mm512_maskz_loadu_ps(mask_range16(ea - 16, eb - 16), at(row, first + 16));
+        return _mm512_permutex2var_ps(w0, _mm512_slli_epi32(lane, 1), w1);
+    }
+    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(first),
+                                         _mm512_mullo_epi32(lane, _mm512_set1_epi32(stride)));
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, idx, row, 4);
+}
+
+SB_INLINE SB_TGT512 void gather_row_avx512(float *dst, const float *row, int off, int n, int lo,
+                                           int hi, int stride)
+{
+    for (int q = 0; q < n; q += 16) {
+        const __m512 v = gather16(row, off + q * stride, stride, lo - q, hi - q);
+        if (q + 16 <= n)
+            _mm512_storeu_ps(dst + q, v);
+        else
+            _mm512_mask_storeu_ps(dst + q, mask_range16(0, n - q), v);
+    }
+}
+
+SB_INLINE SB_TGT256 __m256i mask_range8(int a, int b)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i ge_a = _mm256_cmpgt_epi32(lane, _mm256_set1_epi32(a - 1));
+    const __m256i lt_b = _mm256_cmpgt_epi32(_mm256_set1_epi32(b), lane);
+    return _mm256_and_si256(ge_a, lt_b);
+}
+
+SB_INLINE SB_TGT256 void gather_row_avx2(float *dst, const float *row, int off, int n, int lo,
+                                         int hi, int stride)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i step = _mm256_mullo_epi32(lane, _mm256_set1_epi32(stride));
+    for (int q = 0; q < n; q += 8) {
+        const __m256i ok = mask_range8(lo - q, hi - q);
+        const int bits = _mm256_movemask_ps(_mm256_castsi256_ps(ok));
+        const int first = off + q * stride;
+        __m256 v = _mm256_setzero_ps();
+        if (bits == 0xff && stride == 1) {
+            v = _mm256_loadu_ps(row + first);
+        } else if (bits && stride == 1) {
+            v = _mm256_maskload_ps(at(row, first), ok);
+        } else if (bits) {
+            const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(first), step);
+            v = _mm256_mask_i32gather_ps(v, row, idx, _mm256_castsi256_ps(ok), 4);
+        }
+        if (q + 8 <= n)
+            _mm256_storeu_ps(dst + q, v);
+        else
+            _mm256_maskstore_ps(dst + q, mask_range8(0, n - q), v);
+    }
+}
+
+#endif /* SB_X86 */
+
+/* dw_fill_*: one input channel into the phase-split padded plane.
+ * im2col_row_*: row r = (c, i, j) of the column matrix, all output rows. */
+#define SB_FILLERS(SUFFIX, TGT)                                                                    \
+    TGT static void dw_fill_##SUFFIX(const sb_conv_geom *g, const dw_geom *d, const float *xc,     \
+                                     float *plane)                                                 \
+    {                                                                                              \
+        for (int r = 0; r < d->Hp; r++) {                                                          \
+            const int ih = r - g->pt, inside = ih >= 0 && ih < g->H;                               \
+            const float *row = xc + (size_t)(inside ? ih : 0) * g->W;                              \
+            for (int p = 0; p < d->s; p++) {                                                       \
+                int lo = 0, hi = 0;                                                                \
+                if (inside)                                                                        \
+                    valid_range(d->Wq, p - g->pl, d->s, g->W, &lo, &hi);                           \
+                gather_row_##SUFFIX(plane + ((size_t)r * d->s + p) * d->Wq, row, p - g->pl, d->Wq, \
+                                    lo, hi, d->s);                                                 \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    TGT static void im2col_row_##SUFFIX(const sb_conv_geom *g, int r, const float *x, float *dst)  \
+    {                                                                                              \
+        const int c = r / (g->kh * g->kw), i = r / g->kw % g->kh, j = r % g->kw;                   \
+        const int off = j * g->dw - g->pl;                                                         \
+        int lo, hi;                                                                                \
+        valid_range(g->OW, off, g->sw, g->W, &lo, &hi);                                            \
+        for (int oh = 0; oh < g->OH; oh++) {                                                       \
+            const int ih = oh * g->sh - g->pt + i * g->dh, inside = ih >= 0 && ih < g->H;          \
+            const float *row = x + ((size_t)c * g->H + (inside ? ih : 0)) * g->W;                  \
+            gather_row_##SUFFIX(dst + (size_t)oh * g->OW, row, off, g->OW, inside ? lo : 0,        \
+                                inside ? hi : 0, g->sw);                                           \
+        }                                                                                          \
+    }
+
+#define SB_NO_TARGET
+SB_FILLERS(generic, SB_NO_TARGET)
+#ifdef SB_X86
+SB_FILLERS(avx512, SB_TGT512)
+SB_FILLERS(avx2, SB_TGT256)
+#endif
+
+/* Walks the taps in (i, j) order with `off` = their offset in the plane relative to the
+ * output's base; column phase and index advance without a division per tap. */
+#define DW_FOR_TAPS(g, d, off, BODY)                                                               \
+    for (int i_ = 0; i_ < (g)->kh; i_++) {                                                         \
+        const size_t roff_ = (size_t)i_ * (g)->dh * (d)->s * (d)->Wq;                              \
+        int jq_ = 0, jr_ = 0;                                                                      \
+        for (int j_ = 0; j_ < (g)->kw; j_++) {                                                     \
+            const size_t off = roff_ + (size_t)jr_ * (d)->Wq + (size_t)jq_;                        \
+            const int tap = i_ * (g)->kw + j_;                                                     \
+            BODY;                                                                                  \
+            jq_ += (g)->dw / (d)->s;                                                               \
+            jr_ += (g)->dw % (d)->s;                                                               \
+            if (jr_ >= (d)->s) {                                                                   \
+                jr_ -= (d)->s;                                                                     \
+                jq_++;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+static inline size_t dw_base(const sb_conv_geom *g, const dw_geom *d, int oh, int ow)
+{
+    return (size_t)oh * g->sh * d->s * d->Wq + (size_t)ow;
+}
+
+/* One output channel: y[OH][OW] = chain over taps + bias (before the activation). */
+static void dw_chan_generic(const sb_conv_geom *g, const dw_geom *d, const float *plane,
+                            const float *w, const float *bias, float *y)
+{
+    for (int oh = 0; oh < g->OH; oh++) {
+        for (int ow = 0; ow < g->OW; ow++) {
+            const float *b = plane + dw_base(g, d, oh, ow);
+            float acc = 0.0f;
+            DW_FOR_TAPS(g, d, off, acc += w[tap] * b[off])
+            y[(size_t)oh * g->OW + ow] = bias ? acc + *bias : acc;
+        }
+    }
+}
+
+#ifdef SB_X86
+
+/* The vector kernels work on DW_UNROLL output vectors at a time, taken in (row, column chunk)
+ * order across rows, so that 7- or 14-wide outputs still keep several FMA chains in flight.
+ * Past the last item the group repeats it with its store masked off. */
+/* clang-format off */
+#define DW_KERNEL(NAME, TGT, VT, V, MASKT, MASK, SETZERO, SET1, LOADU, FMADD, ADD, STORE)          \
+    TGT static void NAME(const sb_conv_geom *g, const dw_geom *d, const float *plane,              \
+                         const float *w, const float *bias, float *y)                              \
+    {                                                                                              \
+        const int nch = (g->OW + V - 1) / V, items = g->OH * nch;                                  \
+        int oh = 0, ch = 0; /* the next item */                                                    \
+        for (int it = 0; it < items; it += DW_UNROLL) {                                            \
+            const float *base[DW_UNROLL];                                                          \
+            float *out[DW_UNROLL];                                                                 \
+            MASKT mk[DW_UNROLL];                                                                   \
+            VT acc[DW_UNROLL];                                                                     \
+            _Pragma("GCC unroll 4") for (int u = 0; u < DW_UNROLL; u++) {                          \
+                acc[u] = SETZERO();                                                                \
+                if (it + u >= items) {                                                             \
+                    base[u] = base[0], out[u] = out[0], mk[u] = MASK(0);                           \
+                    continue;                                                                      \
+                }                                                                                  \
+                const int ow = ch * V;                                                             \
+                base[u] = plane + dw_base(g, d, oh, ow);                                           \
+                out[u] = y + (size_t)oh * g->OW + ow;                                              \
+                mk[u] = MASK(g->OW - ow);                                                          \
+                if (++ch == nch)                                                                   \
+                    ch = 0, oh++;                                                                  \
+            }                                                                                      \
+            DW_FOR_TAPS(g, d, off, {                                                               \
+                const VT wv = SET1(w[tap]);                                                        \
+                _Pragma("GCC unroll 4") for (int u = 0; u < DW_UNROLL; u++)                        \
+                    acc[u] = FMADD(wv, LOADU(base[u] + off), acc[u]);                              \
+            })                                                                                     \
+            _Pragma("GCC unroll 4") for (int u = 0; u < DW_UNROLL; u++) {                          \
+                VT v = bias ? ADD(acc[u], SET1(*bias)) : acc[u];                                   \
+                STORE(out[u], mk[u], v);                                                           \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* clang-format on */
+
+SB_TGT512 static inline __mmask16 dw_mask512(int n)
+{
+    return (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1);
+}
+
+SB_TGT256 static inline __m256i dw_mask256(int n)
+{
+    n = n > 8 ? 8 : n;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+SB_TGT512 static inline void dw_store512(float *p, __mmask16 m, __m512 v)
+{
+    _mm512_mask_storeu_ps(p, m, v);
+}
+
+SB_TGT256 static inline void dw_store256(float *p, __m256i m, __m256 v)
+{
+    _mm256_maskstore_ps(p, m, v);
+}
+
+DW_KERNEL(dw_chan_avx512, SB_TGT512, __m512, 16, __mmask16, dw_mask512, _mm512_setzero_ps,
+          _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_add_ps, dw_store512)
+DW_KERNEL(dw_chan_avx2, SB_TGT256, __m256, 8, __m256i, dw_mask256, _mm256_setzero_ps,
+          _mm256_set1_ps, _mm256_loadu_ps, _mm256_fmadd_ps, _mm256_add_ps, dw_store256)
+
+#endif /* SB_X86 */
+
+/* The per-ISA pieces, chosen from sb_kernels_isa() so that GEMM and convolution always agree. */
+typedef struct conv_isa {
+    void (*dw_fill)(const sb_conv_geom *g, const dw_geom *d, const float *xc, float *plane);
+    void (*dw_chan)(const sb_conv_geom *g, const dw_geom *d, const float *plane, const float *w,
+                    const float *bias, float *y);
+    void (*im2col_row)(const sb_conv_geom *g, int r, const float *x, float *dst);
+} conv_isa;
+
+static const conv_isa *conv_isa_get(void)
+{
+    static const conv_isa generic = {dw_fill_generic, dw_chan_generic, im2col_row_generic};
+#ifdef SB_X86
+    static const conv_isa avx512 = {dw_fill_avx512, dw_chan_avx512, im2col_row_avx512};
+    static const conv_isa avx2 = {dw_fill_avx2, dw_chan_avx2, im2col_row_avx2};
+    const char *isa = sb_kernels_isa();
+    if (strcmp(isa, "avx512") == 0)
+        return &avx512;
+    if (strcmp(isa, "avx2") == 0)
+        return &avx2;
+#endif
+    return &generic;
+}
+
+/* One image. par: spread channels over the team (each thread its own plane in scratch). */
+static void dw_image(const sb_conv_geom *g, const float *x, const float *w, const float *bias,
+                     const sb_act *act, float *y, float *scratch, int par)
+{
+    const dw_geom d = dw_geom_of(g);
+    const size_t plane_n = dw_plane_floats(g), out_n = (size_t)g->OH * g->OW;
+    const size_t in_n = (size_t)g->H * g->W, taps = (size_t)g->kh * g->kw;
+    const int mult = g->M / g->C;
+    const conv_isa *isa = conv_isa_get();
+#pragma omp parallel for if (par) schedule(static)
+    for (int c = 0; c < g->C; c++) {
+        float *plane = scratch + (size_t)omp_get_thread_num() * plane_n;
+        isa->dw_fill(g, &d, x + (size_t)c * in_n, plane);
+        for (int q = 0; q < mult; q++) {
+            const int m = c * mult + q;
+            float *ym = y + (size_t)m * out_n;
+            isa->dw_chan(g, &d, plane, w + (size_t)m * taps, bias ? bias + m : NULL, ym);
+            if (act)
+                sb_act_apply_n(act, ym, out_n);
+        }
+    }
+}
+
+/* ---- im2col + GEMM ---- */
+
+/* cols[(c*kh + i)*kw + j][oh*OW + ow] = x[c][oh*sh - pt + i*dh][ow*sw - pl + j*dw], or 0. */
+static void im2col(const sb_conv_geom *g, int Cg, const float *x, float *cols, int par)
+{
+    const int rows = Cg * g->kh * g->kw;
+    const size_t N = (size_t)g->OH * g->OW;
+    const conv_isa *isa = conv_isa_get();
+#pragma omp parallel for if (par) schedule(static)
+    for (int r = 0; r < rows; r++)
+        isa->im2col_row(g, r, x, cols + (size_t)r * N);
+}
+
+static size_t im2col_floats(const sb_conv_geom *g)
+{
+    return (size_t)(g->C / g->group) * g->kh * g->kw * g->OH * g->OW;
+}
+
+/* One image through GEMM, group by group. par: im2col spreads over threads (sb_sgemm decides
+ * for itself from omp_in_parallel). */
+static void gemm_image(const sb_conv_geom *g, conv_kind kind, const float *x, const float *w,
+                       const float *bias, const sb_act *act, float *y, float *cols, int par)
+{
+    const int Cg = g->C / g->group, Mg = g->M / g->group;
+    const int K = Cg * g->kh * g->kw, N = g->OH * g->OW;
+    for (int gi = 0; gi < g->group; gi++) {
+        const float *xg = x + (size_t)gi * Cg * g->H * g->W;
+        const float *B = xg;
+        if (kind == CONV_IM2COL) {
+            im2col(g, Cg, xg, cols, par);
+            B = cols;
+        }
+        sb_epilogue ep = {
+            .bias_kind = bias ? SB_BIAS_ROW : SB_BIAS_NONE,
+            .bias = bias ? bias + (size_t)gi * Mg : NULL,
+            .alpha = 1.0f,
+            .act = act ? *act : (sb_act){SB_ACT_NONE, 0.0f, 0.0f},
+        };
+        sb_sgemm(0, 0, Mg, N, K, w + (size_t)gi * Mg * K, K, B, N, y + (size_t)gi * Mg * N, N, &ep);
+    }
+}
+
+/* ---- entry points ---- */
+
+/* Scratch for one image processed by one thread, and how many such slices a run needs. */
+static size_t slice_floats(const sb_conv_geom *g, conv_kind kind)
+{
+    switch (kind) {
+    case CONV_DEPTHWISE:
+        return dw_plane_floats(g);
+    case CONV_IM2COL:
+        return im2col_floats(g);
+    default:
+        return 0;
+    }
+}
+
+size_t sb_conv2d_scratch(const sb_conv_geom *g, int n, int threads)
+{
+    if (threads <= 0)
+        threads = omp_get_max_threads();
+    const conv_kind kind = conv_kind_of(g);
+    /* Depthwise uses one plane per thread both when threads take whole images and when they
+     * share an image's channels; im2col needs one buffer per concurrently processed image. */
+    size_t slices = (size_t)threads;
+    if (kind == CONV_IM2COL)
+        slices = (size_t)(n < threads ? (n < 1 ? 1 : n) : threads);
+    return slices * slice_floats(g, kind);
+}
+
+void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const float *bias,
+               const sb_act *act, float *y, float *scratch)
+{
+    if (n <= 0 || g->M <= 0 || g->OH <= 0 || g->OW <= 0)
+        return;
+    const conv_kind kind = conv_kind_of(g);
+    const size_t slice = slice_floats(g, kind);
+    const size_t in_n = (size_t)g->C * g->H * g->W, out_n = (size_t)g->M * g->OH * g->OW;
+    if (act && act->kind == SB_ACT_NONE)
+        act = NULL;
+    const int T = omp_in_parallel() ? 1 : omp_get_max_threads();
+
+    if (T > 1 && n >= T) {
+        /* Whole images per thread: no synchronisation inside a layer; GEMM runs serially
+         * because it finds itself inside a parallel region. Dynamic: an image is much more
+         * work than taking it from the queue, and a thread that loses its core to another
+         * process then does not hold up the layer. */
+#pragma omp parallel for num_threads(T) schedule(dynamic)
+        for (int i = 0; i < n; i++) {
+            float *s = scratch ? scratch + (size_t)omp_get_thread_num() * slice : NULL;
+            if (kind == CONV_DEPTHWISE)
+                dw_image(g, x + i * in_n, w, bias, act, y + i * out_n, s, 0);
+            else
+                gemm_image(g, kind, x + i * in_n, w, bias, act, y + i * out_n, s, 0);
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (kind == CONV_DEPTHWISE)
+            dw_image(g, x + i * in_n, w, bias, act, y + i * out_n, scratch, T > 1);
+        else
+            gemm_image(g, kind, x + i * in_n, w, bias, act, y + i * out_n, scratch, T > 1);
+    }
+}

@@ -10,8 +10,8 @@
 
 #define SB_EVAL_BATCH 64
 
-static sb_status check_fit(const sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
-                           sb_error *err)
+sb_status sb_eval_check(const sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
+                        sb_error *err)
 {
     sb_shape img = sb_dataset_image_shape(d), in = m->g->declared_input;
     if (m->g->n_inputs != 1)
@@ -24,7 +24,8 @@ static sb_status check_fit(const sb_model *m, const sb_dataset *d, const sb_prep
         fits = in.dim[i + 1] < 0 || in.dim[i + 1] == img.dim[i];
     if (!fits)
         return sb_error_set(err, SB_ERR_SHAPE,
-                            "the model's input is %s but the dataset's images are %s (CxHxW)",
+                            "the model's input is %s but the data's images are %s (CxHxW); "
+                            "give --data DIR with matching images",
                             sb_shape_str(&in, a, sizeof a), sb_shape_str(&img, b, sizeof b));
     if ((pp->n_mean != 1 && pp->n_mean != img.dim[0]) || (pp->n_std != 1 && pp->n_std != img.dim[0]))
         return sb_error_set(err, SB_ERR_ARG,
@@ -33,7 +34,8 @@ static sb_status check_fit(const sb_model *m, const sb_dataset *d, const sb_prep
                             pp->n_mean, pp->n_std, (long long)img.dim[0]);
     if (!sb_dataset_has_labels(d))
         return sb_error_set(err, SB_ERR_ARG,
-                            "the dataset has no labels, so accuracy cannot be measured");
+                            "the evaluation data has no labels, so accuracy cannot be "
+                            "measured; give --data DIR with a labels file");
     return SB_OK;
 }
 
@@ -107,7 +109,7 @@ static sb_status run_batches(sb_model *m, sb_plan *p, const sb_dataset *d,
         prog.correct5 = res->correct5;
         prog.agree = res->agree;
         bool stop = opt->progress && opt->progress(&prog, opt->user);
-        if (stop || (opt->cancel && *opt->cancel))
+        if (stop || (opt->cancel && __atomic_load_n(opt->cancel, __ATOMIC_RELAXED)))
             return sb_error_set(err, SB_ERR_CANCELLED, "evaluation cancelled");
     }
     return SB_OK;
@@ -119,7 +121,7 @@ sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
     static const sb_eval_options defaults = {0};
     opt = opt ? opt : &defaults;
     memset(res, 0, sizeof *res);
-    sb_status s = check_fit(m, d, pp, err);
+    sb_status s = sb_eval_check(m, d, pp, err);
     if (s)
         return s;
     int total = sb_dataset_count(d);

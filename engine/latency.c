@@ -11,7 +11,8 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-sb_status sb_latency_measure(sb_model *m, double seconds, sb_latency *out, sb_error *err)
+sb_status sb_latency_measure(sb_model *m, double seconds, const volatile int *cancel,
+                             sb_latency *out, sb_error *err)
 {
     enum { MAX_RUNS = 100000, WARMUP = 5 };
     sb_plan *p;
@@ -30,7 +31,7 @@ sb_status sb_latency_measure(sb_model *m, double seconds, sb_latency *out, sb_er
     int n = 0;
     while (!s && n < MAX_RUNS && (n < 3 || now - start < seconds)) {
         double t0 = omp_get_wtime();
-        s = sb_plan_run(p, NULL, err);
+        s = sb_plan_run(p, cancel, err);
         now = omp_get_wtime();
         t[n++] = (now - t0) * 1e3;
     }

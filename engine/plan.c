@@ -343,7 +343,7 @@ sb_status sb_plan_run_observed(sb_plan *p, const volatile int *cancel, sb_step_o
                                void *user, sb_error *err)
 {
     for (int s = 0; s < p->n_steps; s++) {
-        if (cancel && *cancel)
+        if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED))
             return sb_error_set(err, SB_ERR_CANCELLED, "cancelled");
         if (before)
             before(p, s, user);

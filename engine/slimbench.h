@@ -57,6 +57,9 @@ void sb_tensor_free(sb_tensor *t);
 const char *sb_shape_str(const sb_shape *s, char *buf, size_t n); /* "1x3x224x224" */
 
 /* ---- models ---- */
+/* A model is used by one thread at a time: sb_eval, sb_latency_measure and sb_model_run build
+ * and reuse plans inside it. Compressing reads the base only, so several threads may compress
+ * the same base while none of them runs it. */
 typedef struct sb_model sb_model;
 
 sb_status sb_model_load(const char *path, sb_model **out, sb_error *err);
@@ -155,6 +158,9 @@ typedef struct sb_eval_result {
     int *pred; /* top-1 prediction per image (images entries), owned; free with sb_eval_result_free */
 } sb_eval_result;
 
+/* Whether d's images and labels and pp fit m, with the reason when not. */
+sb_status sb_eval_check(const sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
+                        sb_error *err);
 sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
                   const sb_eval_options *opt, sb_eval_result *res, sb_error *err);
 void sb_eval_result_free(sb_eval_result *r);
@@ -164,6 +170,8 @@ typedef struct sb_latency {
     double median_ms, min_ms, max_ms;
     int runs, threads;
 } sb_latency;
-sb_status sb_latency_measure(sb_model *m, double seconds, sb_latency *out, sb_error *err);
+/* `cancel` (optional) is checked between runs. */
+sb_status sb_latency_measure(sb_model *m, double seconds, const volatile int *cancel,
+                             sb_latency *out, sb_error *err);
 
 #endif

@@ -97,8 +97,8 @@ static int measure(const cli_opts *o, sb_model *bm, sb_model *cm, side *b, side 
         sb_dataset_free(d);
     }
     double secs = o->seconds < 2.0 ? o->seconds : 1.0;
-    if (!rc && (sb_latency_measure(bm, secs, &b->lat, &err) ||
-                sb_latency_measure(cm, secs, &c->lat, &err)))
+    if (!rc && (sb_latency_measure(bm, secs, NULL, &b->lat, &err) ||
+                sb_latency_measure(cm, secs, NULL, &c->lat, &err)))
         rc = cli_fail(&err);
     b->timed = c->timed = !rc;
     return rc;

@@ -24,7 +24,7 @@ int cmd_bench(int argc, char **argv)
     sb_latency lat;
     sb_eval_result r = {0};
     sb_eval_options opt = {.batch = o.batch ? o.batch : 256, .limit = o.limit};
-    if (sb_latency_measure(m, o.seconds, &lat, &err) || sb_eval(m, d, &pp, &opt, &r, &err)) {
+    if (sb_latency_measure(m, o.seconds, NULL, &lat, &err) || sb_eval(m, d, &pp, &opt, &r, &err)) {
         rc = cli_fail(&err);
     } else {
         double ips = r.seconds > 0 ? r.images / r.seconds : 0;

@@ -77,6 +77,7 @@ run: deps
 # The whole suite: unit + conformance + oracle tests, CLI end-to-end, then the same under
 # ASan+UBSan.
 test: deps-test
+	@bench/install_ort.sh
 	@$(MAKE) --no-print-directory unit e2e
 	@$(MAKE) --no-print-directory check-asan
 	@echo "make test: all suites passed"

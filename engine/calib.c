@@ -130,6 +130,17 @@ sb_status sb_calibrate(sb_graph *g, const int *fq, int n_fq, const sb_config *c,
     sb_status s = sb_plan_new(g, CALIB_BATCH, &p, err);
     if (s)
         return s;
+    sb_shape img = sb_dataset_image_shape(cd->data);
+    const sb_shape *in = &p->shapes[g->inputs[0]];
+    if (g->n_inputs != 1 || in->rank != 4 || in->dim[1] != img.dim[0] ||
+        in->dim[2] != img.dim[1] || in->dim[3] != img.dim[2]) {
+        char a[64], b[64];
+        sb_plan_free(p);
+        return sb_error_set(err, SB_ERR_SHAPE,
+                            "activation calibration: the model's input is %s but the training "
+                            "images are %s (CxHxW)",
+                            sb_shape_str(in, a, sizeof a), sb_shape_str(&img, b, sizeof b));
+    }
     calib_ctx cx = {.obs = calloc((size_t)n_fq + 1, sizeof *cx.obs), .n_obs = n_fq};
     s = cx.obs ? calibrate_with(p, fq, n_fq, c, cd, &cx, err)
                : sb_error_set(err, SB_ERR_NOMEM, "out of memory");

@@ -70,13 +70,33 @@ static bcast make_bcast(const sb_shape *a, const sb_shape *b, const sb_shape *ou
     return bc;
 }
 
-typedef float (*binary_fn)(float, float);
-static float f_add(float x, float y) { return x + y; }
-static float f_mul(float x, float y) { return x * y; }
+/* The loops are written out per op (not through a function pointer) so they vectorise. */
+static void binary_row(bool mul, const float *a, int64_t sa, const float *b, int64_t sb,
+                       float *o, int64_t n)
+{
+    if (sa == 1 && sb == 1) {
+        if (mul)
+            for (int64_t k = 0; k < n; k++)
+                o[k] = a[k] * b[k];
+        else
+            for (int64_t k = 0; k < n; k++)
+                o[k] = a[k] + b[k];
+    } else if (sa == 1 && sb == 0) {
+        float v = b[0];
+        if (mul)
+            for (int64_t k = 0; k < n; k++)
+                o[k] = a[k] * v;
+        else
+            for (int64_t k = 0; k < n; k++)
+                o[k] = a[k] + v;
+    } else {
+        for (int64_t k = 0; k < n; k++)
+            o[k] = mul ? a[k * sa] * b[k * sb] : a[k * sa] + b[k * sb];
+    }
+}
 
-/* out[i] = f(a[ia], b[ib]) over the broadcast shape, rows of the last axis at a time. */
-static void binary_bcast(const bcast *bc, const float *a, const float *b, float *out,
-                         binary_fn f)
+/* out = a (op) b over the broadcast shape, rows of the last axis at a time. */
+static void binary_bcast(const bcast *bc, const float *a, const float *b, float *out, bool mul)
 {
     int r = bc->rank;
     int64_t inner = r ? bc->dim[r - 1] : 1, rows = 1;
@@ -92,25 +112,29 @@ static void binary_bcast(const bcast *bc, const float *a, const float *b, float 
             ia += idx * bc->sa[d];
             ib += idx * bc->sb[d];
         }
-        float *o = out + row * inner;
-        for (int64_t k = 0; k < inner; k++)
-            o[k] = f(a[ia + k * ia_step], b[ib + k * ib_step]);
+        if (ia_step == 0 && ib_step == 1) /* a broadcast: swap (both ops commute) */
+            binary_row(mul, b + ib, 1, a + ia, 0, out + row * inner, inner);
+        else
+            binary_row(mul, a + ia, ia_step, b + ib, ib_step, out + row * inner, inner);
     }
 }
 
-static void op_binary(const op_ctx *c, binary_fn f)
+static void op_binary(const op_ctx *c, bool mul)
 {
     const float *a = in_data(c, 0), *b = in_data(c, 1);
     float *o = out_data(c);
     int64_t n = sb_shape_count(out_shape(c));
     if (sb_shape_count(in_shape(c, 0)) == n && sb_shape_count(in_shape(c, 1)) == n) {
+        int64_t chunk = 4096, chunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-        for (int64_t i = 0; i < n; i++)
-            o[i] = f(a[i], b[i]);
+        for (int64_t i = 0; i < chunks; i++) {
+            int64_t len = i == chunks - 1 ? n - i * chunk : chunk;
+            binary_row(mul, a + i * chunk, 1, b + i * chunk, 1, o + i * chunk, len);
+        }
     } else {
         sb_shape b_shape = sb_binary_b_shape(c->n, in_shape(c, 0), in_shape(c, 1));
         bcast bc = make_bcast(in_shape(c, 0), &b_shape, out_shape(c));
-        binary_bcast(&bc, a, b, o, f);
+        binary_bcast(&bc, a, b, o, mul);
     }
     sb_act_apply_n(&c->st->act, o, (size_t)n);
 }
@@ -399,8 +423,8 @@ void sb_op_run(const sb_plan *p, const sb_step *st)
     case SB_OP_CONV: op_conv(&c); break;
     case SB_OP_GEMM: op_gemm(&c); break;
     case SB_OP_MATMUL: op_matmul(&c); break;
-    case SB_OP_ADD: op_binary(&c, f_add); break;
-    case SB_OP_MUL: op_binary(&c, f_mul); break;
+    case SB_OP_ADD: op_binary(&c, false); break;
+    case SB_OP_MUL: op_binary(&c, true); break;
     case SB_OP_RELU:
     case SB_OP_CLIP:
     case SB_OP_SIGMOID:

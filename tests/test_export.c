@@ -62,6 +62,13 @@ static void teardown(void)
 
 TestSuite(export, .init = setup, .fini = teardown);
 
+/* cr_skip_test leaves the test without running .fini: clean up first. */
+#define SKIP(...)                                                                                  \
+    do {                                                                                           \
+        teardown();                                                                                \
+        cr_skip_test(__VA_ARGS__);                                                                 \
+    } while (0)
+
 static const char *tmp_file(char *buf, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static const char *tmp_file(char *buf, size_t n, const char *fmt, ...)
@@ -166,19 +173,13 @@ static double agreement(const float *a, const float *b, int n, int k)
 
 /* ---- ONNX Runtime through bench/ort_run.js ---- */
 
+/* Whether node and onnxruntime-node are there. (tests/e2e/ort_check.js is part of the
+ * repository: its absence is a failure, not a reason to skip.) */
 static bool ort_installed(void)
 {
     return system("node --version >/dev/null 2>&1") == 0 &&
            access("build/ort/node_modules/onnxruntime-node/package.json", R_OK) == 0;
-    /* tests/e2e/ort_check.js is part of the repository: its absence is a failure, not a skip */
 }
-
-#define SKIP_WITHOUT_ORT()                                                                         \
-    do {                                                                                           \
-        if (!ort_installed())                                                                      \
-            cr_skip_test("ONNX Runtime is not installed (needs node, npm and "                     \
-                         "bench/install_ort.sh, which installs it into build/ort)");               \
-    } while (0)
 
 /* Logits of the first n test images as ONNX Runtime computes them for the file at `model`. */
 static float *ort_logits(const char *model, int n, int classes)
@@ -636,9 +637,9 @@ static void run_case(compress_case cc)
         checked++;
     }
     if (!ort)
-        cr_skip_test("checked %d model(s) with slimbench only: ONNX Runtime is not installed "
-                     "(needs node, npm and bench/install_ort.sh)",
-                     checked);
+        SKIP("checked %d model(s) with slimbench only: ONNX Runtime is not installed "
+             "(needs node, npm and bench/install_ort.sh)",
+             checked);
 }
 
 Test(export, float_roundtrip_sample_models)
@@ -676,8 +677,8 @@ Test(export, float_roundtrip_sample_models)
         sb_model_free(m);
     }
     if (!ort)
-        cr_skip_test("slimbench round trip checked; ONNX Runtime is not installed (needs node, "
-                     "npm and bench/install_ort.sh)");
+        SKIP("slimbench round trip checked; ONNX Runtime is not installed (needs node, "
+             "npm and bench/install_ort.sh)");
 }
 
 Test(export, magnitude50)
@@ -1107,9 +1108,9 @@ static void check_handmade(void (*build)(builder *), int64_t opset, const char *
     free(ref), free(x);
     sb_model_free(m);
     if (!ort && !reload)
-        cr_skip_test("%s: structure checked; its numbers need ONNX Runtime, which is not "
-                     "installed (needs node, npm and bench/install_ort.sh)",
-                     name);
+        SKIP("%s: structure checked; its numbers need ONNX Runtime, which is not "
+             "installed (needs node, npm and bench/install_ort.sh)",
+             name);
 }
 
 static const Onnx__NodeProto *named(const Onnx__GraphProto *g, const char *name)
@@ -1243,6 +1244,6 @@ Test(export, opset14_matmul_per_channel_w8a8)
     sb_model_free(cm);
     sb_model_free(base);
     if (!ort)
-        cr_skip_test("QDQ encoding checked; the numbers need ONNX Runtime, which is not "
-                     "installed (needs node, npm and bench/install_ort.sh)");
+        SKIP("QDQ encoding checked; the numbers need ONNX Runtime, which is not "
+             "installed (needs node, npm and bench/install_ort.sh)");
 }

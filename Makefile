@@ -65,7 +65,12 @@ $(LIB): $(ENGINE_OBJ)
 $(BIN): $(CLI_OBJ) $(UI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(UI_OBJ) $(LIB) $(LDLIBS) $(UI_LIBS)
 
-$(BUILD)/tests/%: tests/%.c $(LIB) $(UI_OBJ) tests/testutil.h
+# Engine tests link the engine only; the UI state tests also link the UI (not its curses loop).
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/test_ui_%: tests/test_ui_%.c $(LIB) $(UI_OBJ) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(filter-out $(BUILD)/ui/main_loop.o,$(UI_OBJ)) $(LIB) \
 	    $(LDLIBS) $(UI_LIBS) $(TEST_LIBS)

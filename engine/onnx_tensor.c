@@ -54,6 +54,8 @@ static sb_status copy_payload(const Onnx__TensorProto *t, const char *name, sb_d
                               int64_t count, void *dst, sb_error *err)
 {
     int is32 = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+    if (count == 0) /* an empty tensor: nothing to copy (and its data pointers may be NULL) */
+        return SB_OK;
     size_t src_elem = dt == SB_F32 || is32 ? 4 : 8;
     if (t->has_raw_data) {
         if (t->raw_data.len != (size_t)count * src_elem)

@@ -210,7 +210,10 @@ Test(model_stats, torchvision_resnet50_params_and_macs, .timeout = 120)
 {
     size_t len;
     void *buf = gunzip_file(SB_FIXTURE_DIR "/resnet50_const.onnx.gz", &len);
-    cr_assert(buf && len > 1000000, "cannot read the ResNet-50 fixture");
+    bool ok = buf && len > 1000000;
+    if (!ok)
+        free(buf);
+    cr_assert(ok, "cannot read the ResNet-50 fixture");
     sb_model *m = NULL;
     sb_error err = {0};
     cr_assert_eq(sb_model_load_mem(buf, len, "resnet50", &m, &err), SB_OK, "%s", err.msg);

@@ -343,7 +343,7 @@ static void op_gemm(const op_ctx *c)
     bool has_c = has_in(c, 2) && n->a.gemm.beta != 0.0f;
     const sb_shape *cs = has_c ? in_shape(c, 2) : NULL;
     bool c_is_row_vector = has_c && sb_shape_count(cs) == nn && cs->dim[cs->rank - 1] == nn &&
-                           n->a.gemm.beta == 1.0f;
+                           n->a.gemm.beta == 1.0f && n->a.gemm.alpha != 0.0f;
     sb_epilogue ep = {.alpha = n->a.gemm.alpha, .act = c->st->act};
     if (c_is_row_vector) {
         ep.bias_kind = SB_BIAS_COL;
@@ -351,7 +351,11 @@ static void op_gemm(const op_ctx *c)
     } else if (has_c) {
         ep.act = (sb_act){SB_ACT_NONE, 0, 0};
     }
-    sb_sgemm(ta, tb, m, nn, k, in_data(c, 0), (int)as->dim[1], b, (int)bs->dim[1], y, nn, &ep);
+    if (n->a.gemm.alpha == 0.0f) /* the kernel reads alpha 0 as 1: here it means no product */
+        memset(y, 0, (size_t)m * (size_t)nn * sizeof *y);
+    else
+        sb_sgemm(ta, tb, m, nn, k, in_data(c, 0), (int)as->dim[1], b, (int)bs->dim[1], y, nn,
+                 &ep);
     if (has_c && !c_is_row_vector) {
         add_gemm_c(c, y, m, nn);
         sb_act_apply_n(&c->st->act, y, (size_t)m * (size_t)nn);

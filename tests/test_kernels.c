@@ -216,7 +216,7 @@ static void gemm_random_cases(int count)
     }
 }
 
-/* Every trans combination on shapes that cross the KC (192), MC and NC (2048) block edges. */
+/* Every trans combination on shapes that cross the KC (192), MC (144) and NC (512) block edges. */
 static void gemm_block_edges(void)
 {
     for (int t = 0; t < 4; t++) {
@@ -333,7 +333,7 @@ static float *gemm_threads(const gemm_data *d, int threads)
     return C;
 }
 
-Test(gemm_determinism, thread_count)
+static void gemm_det_thread_count(void)
 {
     /* Shapes that split along N, along M, and a tall skinny transposed one. */
     static const int shapes[][5] = {
@@ -355,7 +355,7 @@ Test(gemm_determinism, thread_count)
 
 /* Row m of an M-row product equals the same row computed in a 1-row or 7-row problem: batch 1
  * and batch 256 inference give identical logits. */
-Test(gemm_determinism, rows_independent_of_m)
+static void gemm_det_rows_independent_of_m(void)
 {
     for (int t = 0; t < 4; t++) {
         gemm_data d = gemm_data_new(t & 1, t >> 1, 256, 45, 700);
@@ -375,7 +375,7 @@ Test(gemm_determinism, rows_independent_of_m)
     }
 }
 
-Test(gemm_determinism, inside_parallel_region)
+static void gemm_det_inside_parallel_region(void)
 {
     gemm_data d = gemm_data_new(0, 1, 300, 200, 333);
     float *outside = gemm_threads(&d, 2);
@@ -627,11 +627,18 @@ static conv_case conv_cases(int i)
         return conv_case_new(12, 9, 9, 6, 3, 3, 1, 1, 1, 3);
     case 18:
         return conv_case_new(3, 65, 66, 4, 7, 7, 2, 1, 3, 1);
-    default:
+    case 19:
         return conv_case_new(10, 35, 35, 10, 3, 3, 3, 3, 4, 10);
+    /* Big enough for im2col and depthwise to spread channels over threads at batch 1. */
+    case 20:
+        return conv_case_new(16, 40, 40, 16, 3, 3, 1, 1, 1, 1);
+    case 21:
+        return conv_case_new(32, 48, 45, 32, 3, 3, 2, 1, 1, 32);
+    default: /* depthwise with a multiplier large enough to go through im2col + GEMM */
+        return conv_case_new(4, 12, 13, 20, 3, 3, 1, 1, 1, 4);
     }
 }
-#define N_CONV_CASES 20
+#define N_CONV_CASES 23
 
 static void conv_all_cases(void)
 {
@@ -691,16 +698,18 @@ static float *conv_single(const conv_data *d, int i)
     return conv_run(&one, d->x + (size_t)i * d->c.g.C * d->c.g.H * d->c.g.W, d->w, d->bias);
 }
 
-/* One geometry per strategy: im2col, pointwise, depthwise (with multiplier), grouped. */
+/* One geometry per strategy: im2col, pointwise, depthwise (with multiplier), grouped, and
+ * im2col and depthwise large enough to run their channel loops in parallel. */
+#define N_DET_CASES 7
 static conv_case det_case(int i)
 {
-    static const int cases[] = {16, 9, 7, 4};
+    static const int cases[N_DET_CASES] = {16, 9, 7, 4, 20, 21, 22};
     return conv_cases(cases[i]);
 }
 
-Test(conv_determinism, batch_and_threads)
+static void conv_det_batch_and_threads(void)
 {
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < N_DET_CASES; k++) {
         conv_data d = conv_data_new(det_case(k), 7);
         const size_t img = (size_t)d.c.g.M * d.c.g.OH * d.c.g.OW;
         omp_set_num_threads(2);
@@ -724,9 +733,9 @@ Test(conv_determinism, batch_and_threads)
     }
 }
 
-Test(conv_determinism, inside_parallel_region)
+static void conv_det_inside_parallel_region(void)
 {
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < N_DET_CASES; k++) {
         conv_data d = conv_data_new(det_case(k), 3);
         omp_set_num_threads(2);
         float *outside = conv_run(&d.c, d.x, d.w, d.bias);
@@ -758,3 +767,36 @@ Test(conv, kernels_isa_name)
     cr_assert(strcmp(isa, "avx512") == 0 || strcmp(isa, "avx2") == 0 ||
               strcmp(isa, "generic") == 0);
 }
+
+/* The determinism contract holds within each ISA path (between paths fused and separate
+ * multiply-adds may differ, which is accepted). */
+#define DETERMINISM_TESTS(ISA)                                                                     \
+    Test(determinism_##ISA, gemm_thread_count)                                                     \
+    {                                                                                              \
+        use_isa(#ISA);                                                                             \
+        gemm_det_thread_count();                                                                   \
+    }                                                                                              \
+    Test(determinism_##ISA, gemm_rows_independent_of_m)                                            \
+    {                                                                                              \
+        use_isa(#ISA);                                                                             \
+        gemm_det_rows_independent_of_m();                                                          \
+    }                                                                                              \
+    Test(determinism_##ISA, gemm_inside_parallel_region)                                           \
+    {                                                                                              \
+        use_isa(#ISA);                                                                             \
+        gemm_det_inside_parallel_region();                                                         \
+    }                                                                                              \
+    Test(determinism_##ISA, conv_batch_and_threads)                                                \
+    {                                                                                              \
+        use_isa(#ISA);                                                                             \
+        conv_det_batch_and_threads();                                                              \
+    }                                                                                              \
+    Test(determinism_##ISA, conv_inside_parallel_region)                                           \
+    {                                                                                              \
+        use_isa(#ISA);                                                                             \
+        conv_det_inside_parallel_region();                                                         \
+    }
+
+DETERMINISM_TESTS(avx512)
+DETERMINISM_TESTS(avx2)
+DETERMINISM_TESTS(generic)

@@ -1,7 +1,7 @@
 /* 1-D/2-D convolution, NCHW float32, any stride, dilation, padding and group.
  *
  * Three strategies, chosen from the geometry alone:
- *   - depthwise (one input channel per group, any multiplier): a direct kernel vectorised over
+ *   - depthwise (one input channel per group, small multiplier): a direct kernel vectorised over
  *     output positions, because im2col + GEMM would run a K = kh*kw GEMM per channel;
  *   - 1x1, stride 1, unpadded: the input already is the GEMM's B matrix;
  *   - everything else: im2col into scratch, then sb_sgemm with bias and activation fused.
@@ -28,12 +28,19 @@ typedef enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL } conv_kind;
 
 /* Widest vector any depthwise kernel uses; the plane is sized for it whatever the ISA. */
 #define DW_VEC 16
+/* Largest channel multiplier M / C the direct depthwise kernel takes. */
+#define DW_MAX_MULT 3
 /* Output vectors a depthwise kernel keeps in flight, to hide FMA latency on short rows. */
 #define DW_UNROLL 4
+/* Below this many floats (im2col) or multiply-adds (depthwise) per image, a fork/join of the
+ * channel loop costs more than it saves. */
+#define CONV_PAR_MIN (1 << 16)
 
 static conv_kind conv_kind_of(const sb_conv_geom *g)
 {
-    if (g->group == g->C && g->M % g->C == 0)
+    /* With many outputs per input channel (a 1-channel stem: C = group = 1) the GEMM does
+     * better: its M is the multiplier, and the column matrix is shared by all of them. */
+    if (g->group == g->C && g->M % g->C == 0 && g->M / g->C <= DW_MAX_MULT)
         return CONV_DEPTHWISE;
     if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
         g->OH == g->H && g->OW == g->W)
@@ -79,21 +86,34 @@ static void valid_range(int n, int off, int stride, int W, int *lo, int *hi)
         *hi = *lo;
 }
 
-/* ---- row gathers: dst[q] = row[off + q * stride] for q in [lo, hi), 0 elsewhere in [0, n) ----
- * The common step of im2col and of building a depthwise plane. Rows are short (7 to 112
- * floats), so the per-row cost matters: no libc calls, whole vectors, and only in-bounds
- * elements of `row` are ever addressed (masked gathers at the edges). */
+/* ---- block gathers ----
+ * The common step of im2col and of building a depthwise plane: for each of `rows` rows,
+ *   dst[r * dld + q] = src[r * sld + off + q * s]  for q in [lo, hi),  0 for the rest of [0, n).
+ * Rows are short (7 to 112 floats) and many, so the loops run column chunk by column chunk with
+ * the chunk's masks and load kind decided once for all rows. Only in-bounds elements of src are
+ * ever read (masked loads and gathers at the edges). */
 
-SB_INLINE void gather_row_generic(float *dst, const float *row, int off, int n, int lo, int hi,
-                                  int stride)
+/* src + i without forming an out-of-bounds pointer in C terms: for masked loads whose first
+ * lanes (masked off, never accessed) would lie before src. */
+static inline const float *at(const float *src, ptrdiff_t i)
 {
-    int q = 0;
-    for (; q < lo; q++)
-        dst[q] = 0.0f;
-    for (; q < hi; q++)
-        dst[q] = row[off + q * stride];
-    for (; q < n; q++)
-        dst[q] = 0.0f;
+    return (const float *)((uintptr_t)src + (uintptr_t)(i * (ptrdiff_t)sizeof(float)));
+}
+
+SB_INLINE void gather_block_generic(float *dst, ptrdiff_t dld, const float *src, ptrdiff_t sld,
+                                    int rows, int off, int n, int lo, int hi, int s)
+{
+    for (int r = 0; r < rows; r++) {
+        float *d = dst + r * dld;
+        const float *row = src + r * sld;
+        int q = 0;
+        for (; q < lo; q++)
+            d[q] = 0.0f;
+        for (; q < hi; q++)
+            d[q] = row[off + q * s];
+        for (; q < n; q++)
+            d[q] = 0.0f;
+    }
 }
 
 #ifdef SB_X86
@@ -106,45 +126,46 @@ SB_INLINE SB_TGT512 __mmask16 mask_range16(int a, int b)
     return (__mmask16)(hi & ~lo);
 }
 
-/* row + i without forming an out-of-bounds pointer in C terms: for masked loads whose first
- * lanes (masked off, never accessed) would lie before the row. */
-static inline const float *at(const float *row, ptrdiff_t i)
+/* One 16-column chunk starting at column q, for every row. */
+SB_INLINE SB_TGT512 void gather_chunk16(float *dst, ptrdiff_t dld, const float *src, ptrdiff_t sld,
+                                        int rows, int first, int s, __mmask16 ok, __mmask16 st)
 {
-    return (const float *)((uintptr_t)row + (uintptr_t)(i * (ptrdiff_t)sizeof(float)));
-}
-
-SB_INLINE SB_TGT512 __m512 gather16(const float *row, int first, int stride, int a, int b)
-{
-    const __mmask16 ok = mask_range16(a, b);
-    if (!ok)
-        return _mm512_setzero_ps();
-    if (stride == 1)
-        return ok == 0xffff ? _mm512_loadu_ps(row + first)
-                            : _mm512_maskz_loadu_ps(ok, at(row, first));
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    if (stride == 2) {
-        /* Lane l is element 2l of a 32-float window; only valid elements are touched. */
-        const int ea = 2 * (a < 0 ? 0 : a), eb = 2 * (b > 16 ? 16 : b) - 1;
-        const __m512 w0 = _mm512_maskz_loadu_ps(mask_range16(ea, eb), at(row, first));
-        const __m512 w1 =
-            _mm512_maskz_loadu_ps(mask_range16(ea - 16, eb - 16), at(row, first + 16));
-        return _mm512_permutex2var_ps(w0, _mm512_slli_epi32(lane, 1), w1);
+    if (!ok) {
+        for (int r = 0; r < rows; r++)
+            _mm512_mask_storeu_ps(dst + r * dld, st, _mm512_setzero_ps());
+    } else if (s == 1) {
+        for (int r = 0; r < rows; r++)
+            _mm512_mask_storeu_ps(dst + r * dld, st,
+                                  _mm512_maskz_loadu_ps(ok, at(src, r * sld + first)));
+    } else if (s == 2) {
+        /* Lane l is element 2l of a 32-float window: load the valid elements, keep the even. */
+        const int a = __builtin_ctz(ok), b = 32 - __builtin_clz(ok);
+        const __mmask16 m0 = mask_range16(2 * a, 2 * b - 1);
+        const __mmask16 m1 = mask_range16(2 * a - 16, 2 * b - 17);
+        const __m512i even = _mm512_slli_epi32(lane, 1);
+        for (int r = 0; r < rows; r++) {
+            const __m512 w0 = _mm512_maskz_loadu_ps(m0, at(src, r * sld + first));
+            const __m512 w1 = _mm512_maskz_loadu_ps(m1, at(src, r * sld + first + 16));
+            _mm512_mask_storeu_ps(dst + r * dld, st, _mm512_permutex2var_ps(w0, even, w1));
+        }
+    } else {
+        const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(first),
+                                             _mm512_mullo_epi32(lane, _mm512_set1_epi32(s)));
+        for (int r = 0; r < rows; r++)
+            _mm512_mask_storeu_ps(
+                dst + r * dld, st,
+                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, idx, src + r * sld, 4));
     }
-    const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(first),
-                                         _mm512_mullo_epi32(lane, _mm512_set1_epi32(stride)));
-    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), ok, idx, row, 4);
 }
 
-SB_INLINE SB_TGT512 void gather_row_avx512(float *dst, const float *row, int off, int n, int lo,
-                                           int hi, int stride)
+SB_INLINE SB_TGT512 void gather_block_avx512(float *dst, ptrdiff_t dld, const float *src,
+                                             ptrdiff_t sld, int rows, int off, int n, int lo,
+                                             int hi, int s)
 {
-    for (int q = 0; q < n; q += 16) {
-        const __m512 v = gather16(row, off + q * stride, stride, lo - q, hi - q);
-        if (q + 16 <= n)
-            _mm512_storeu_ps(dst + q, v);
-        else
-            _mm512_mask_storeu_ps(dst + q, mask_range16(0, n - q), v);
-    }
+    for (int q = 0; q < n; q += 16)
+        gather_chunk16(dst + q, dld, src, sld, rows, off + q * s, s, mask_range16(lo - q, hi - q),
+                       mask_range16(0, n - q));
 }
 
 SB_INLINE SB_TGT256 __m256i mask_range8(int a, int b)
@@ -155,63 +176,72 @@ SB_INLINE SB_TGT256 __m256i mask_range8(int a, int b)
     return _mm256_and_si256(ge_a, lt_b);
 }
 
-SB_INLINE SB_TGT256 void gather_row_avx2(float *dst, const float *row, int off, int n, int lo,
-                                         int hi, int stride)
+SB_INLINE SB_TGT256 void gather_chunk8(float *dst, ptrdiff_t dld, const float *src, ptrdiff_t sld,
+                                       int rows, int first, int s, __m256i ok, __m256i st)
 {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i step = _mm256_mullo_epi32(lane, _mm256_set1_epi32(stride));
-    for (int q = 0; q < n; q += 8) {
-        const __m256i ok = mask_range8(lo - q, hi - q);
-        const int bits = _mm256_movemask_ps(_mm256_castsi256_ps(ok));
-        const int first = off + q * stride;
-        __m256 v = _mm256_setzero_ps();
-        if (bits == 0xff && stride == 1) {
-            v = _mm256_loadu_ps(row + first);
-        } else if (bits && stride == 1) {
-            v = _mm256_maskload_ps(at(row, first), ok);
-        } else if (bits) {
-            const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(first), step);
-            v = _mm256_mask_i32gather_ps(v, row, idx, _mm256_castsi256_ps(ok), 4);
-        }
-        if (q + 8 <= n)
-            _mm256_storeu_ps(dst + q, v);
-        else
-            _mm256_maskstore_ps(dst + q, mask_range8(0, n - q), v);
+    const int bits = _mm256_movemask_ps(_mm256_castsi256_ps(ok));
+    if (!bits) {
+        for (int r = 0; r < rows; r++)
+            _mm256_maskstore_ps(dst + r * dld, st, _mm256_setzero_ps());
+    } else if (s == 1) {
+        for (int r = 0; r < rows; r++)
+            _mm256_maskstore_ps(dst + r * dld, st,
+                                _mm256_maskload_ps(at(src, r * sld + first), ok));
+    } else {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32(first),
+                                             _mm256_mullo_epi32(lane, _mm256_set1_epi32(s)));
+        for (int r = 0; r < rows; r++)
+            _mm256_maskstore_ps(dst + r * dld, st,
+                                _mm256_mask_i32gather_ps(_mm256_setzero_ps(), src + r * sld, idx,
+                                                         _mm256_castsi256_ps(ok), 4));
     }
+}
+
+SB_INLINE SB_TGT256 void gather_block_avx2(float *dst, ptrdiff_t dld, const float *src,
+                                           ptrdiff_t sld, int rows, int off, int n, int lo, int hi,
+                                           int s)
+{
+    for (int q = 0; q < n; q += 8)
+        gather_chunk8(dst + q, dld, src, sld, rows, off + q * s, s, mask_range8(lo - q, hi - q),
+                      mask_range8(0, n - q));
 }
 
 #endif /* SB_X86 */
 
-/* dw_fill_*: one input channel into the phase-split padded plane.
- * im2col_row_*: row r = (c, i, j) of the column matrix, all output rows. */
+/* dw_fill_*: one input channel into the phase-split padded plane; padded rows [pt, pt + H) hold
+ * the image rows. im2col_row_*: row r = (c, i, j) of the column matrix, for all output rows;
+ * output rows [oh0, oh1) read image rows oh * sh - pt + i * dh, the others are zero. */
 #define SB_FILLERS(SUFFIX, TGT)                                                                    \
     TGT static void dw_fill_##SUFFIX(const sb_conv_geom *g, const dw_geom *d, const float *xc,     \
                                      float *plane)                                                 \
     {                                                                                              \
-        for (int r = 0; r < d->Hp; r++) {                                                          \
-            const int ih = r - g->pt, inside = ih >= 0 && ih < g->H;                               \
-            const float *row = xc + (size_t)(inside ? ih : 0) * g->W;                              \
-            for (int p = 0; p < d->s; p++) {                                                       \
-                int lo = 0, hi = 0;                                                                \
-                if (inside)                                                                        \
-                    valid_range(d->Wq, p - g->pl, d->s, g->W, &lo, &hi);                           \
-                gather_row_##SUFFIX(plane + ((size_t)r * d->s + p) * d->Wq, row, p - g->pl, d->Wq, \
-                                    lo, hi, d->s);                                                 \
-            }                                                                                      \
+        const size_t row_n = (size_t)d->s * d->Wq;                                                 \
+        const int r0 = g->pt < d->Hp ? g->pt : d->Hp;                                              \
+        const int r1 = g->pt + g->H < d->Hp ? g->pt + g->H : d->Hp;                                \
+        memset(plane, 0, sizeof(float) * row_n * (size_t)r0);                                      \
+        memset(plane + row_n * (size_t)r1, 0, sizeof(float) * row_n * (size_t)(d->Hp - r1));       \
+        for (int p = 0; r1 > r0 && p < d->s; p++) {                                                \
+            int lo, hi;                                                                            \
+            valid_range(d->Wq, p - g->pl, d->s, g->W, &lo, &hi);                                   \
+            gather_block_##SUFFIX(plane + row_n * (size_t)r0 + (size_t)p * d->Wq,                  \
+                                  (ptrdiff_t)row_n, xc + (size_t)(r0 - g->pt) * g->W, g->W,        \
+                                  r1 - r0, p - g->pl, d->Wq, lo, hi, d->s);                        \
         }                                                                                          \
     }                                                                                              \
     TGT static void im2col_row_##SUFFIX(const sb_conv_geom *g, int r, const float *x, float *dst)  \
     {                                                                                              \
         const int c = r / (g->kh * g->kw), i = r / g->kw % g->kh, j = r % g->kw;                   \
-        const int off = j * g->dw - g->pl;                                                         \
-        int lo, hi;                                                                                \
+        const int off = j * g->dw - g->pl, top = g->pt - i * g->dh;                                \
+        int lo, hi, oh0, oh1;                                                                      \
         valid_range(g->OW, off, g->sw, g->W, &lo, &hi);                                            \
-        for (int oh = 0; oh < g->OH; oh++) {                                                       \
-            const int ih = oh * g->sh - g->pt + i * g->dh, inside = ih >= 0 && ih < g->H;          \
-            const float *row = x + ((size_t)c * g->H + (inside ? ih : 0)) * g->W;                  \
-            gather_row_##SUFFIX(dst + (size_t)oh * g->OW, row, off, g->OW, inside ? lo : 0,        \
-                                inside ? hi : 0, g->sw);                                           \
-        }                                                                                          \
+        valid_range(g->OH, -top, g->sh, g->H, &oh0, &oh1);                                         \
+        memset(dst, 0, sizeof(float) * (size_t)oh0 * g->OW);                                       \
+        memset(dst + (size_t)oh1 * g->OW, 0, sizeof(float) * (size_t)(g->OH - oh1) * g->OW);       \
+        if (oh1 > oh0)                                                                             \
+            gather_block_##SUFFIX(dst + (size_t)oh0 * g->OW, g->OW,                                \
+                                  x + ((size_t)c * g->H + (size_t)(oh0 * g->sh - top)) * g->W,     \
+                                  (ptrdiff_t)g->sh * g->W, oh1 - oh0, off, g->OW, lo, hi, g->sw);  \
     }
 
 #define SB_NO_TARGET
@@ -363,6 +393,7 @@ static void dw_image(const sb_conv_geom *g, const float *x, const float *w, cons
     const size_t in_n = (size_t)g->H * g->W, taps = (size_t)g->kh * g->kw;
     const int mult = g->M / g->C;
     const conv_isa *isa = conv_isa_get();
+    par = par && (size_t)g->M * out_n * taps >= CONV_PAR_MIN;
 #pragma omp parallel for if (par) schedule(static)
     for (int c = 0; c < g->C; c++) {
         float *plane = scratch + (size_t)omp_get_thread_num() * plane_n;
@@ -385,6 +416,7 @@ static void im2col(const sb_conv_geom *g, int Cg, const float *x, float *cols, i
     const int rows = Cg * g->kh * g->kw;
     const size_t N = (size_t)g->OH * g->OW;
     const conv_isa *isa = conv_isa_get();
+    par = par && (size_t)rows * N >= CONV_PAR_MIN;
 #pragma omp parallel for if (par) schedule(static)
     for (int r = 0; r < rows; r++)
         isa->im2col_row(g, r, x, cols + (size_t)r * N);

@@ -398,6 +398,22 @@ static void pack_tr_generic(const float *src, ptrdiff_t lds, int rows, int width
             dst[(size_t)k * P + r] = r < rows ? src[r * lds + k] : 0.0f;
 }
 
+/* Copying pack, for when rows of src already run along the panel: dst[k * P + j] = src[k * lds
+ * + j] for j < cols, 0 for cols <= j < P (P = the ISA's MR or NR). */
+typedef void (*pack_copy_fn)(const float *src, ptrdiff_t lds, int cols, int kc, float *dst, int P);
+
+static void pack_copy_generic(const float *restrict src, ptrdiff_t lds, int cols, int kc,
+                              float *restrict dst, int P)
+{
+    for (int k = 0; k < kc; k++, src += lds, dst += P) {
+        int j = 0;
+        for (; j < cols; j++)
+            dst[j] = src[j];
+        for (; j < P; j++)
+            dst[j] = 0.0f;
+    }
+}
+
 #ifdef SB_X86
 
 SB_INLINE SB_TGT512 void tr16x16(__m512 r[16])
@@ -452,6 +468,19 @@ SB_TGT512 static void pack_tr_avx512(const float *src, ptrdiff_t lds, int rows, 
     }
 }
 
+SB_TGT512 static void pack_copy_avx512(const float *src, ptrdiff_t lds, int cols, int kc,
+                                       float *dst, int P)
+{
+    for (int j = 0; j < P; j += 16) {
+        const int n = cols - j < 0 ? 0 : cols - j;
+        const __mmask16 m = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1);
+        const __mmask16 w = (__mmask16)(P - j >= 16 ? 0xffffu : (1u << (P - j)) - 1);
+        for (int k = 0; k < kc; k++)
+            _mm512_mask_storeu_ps(dst + (size_t)k * P + j, w,
+                                  _mm512_maskz_loadu_ps(m, src + k * lds + (n ? j : 0)));
+    }
+}
+
 SB_INLINE SB_TGT256 void tr8x8(__m256 r[8])
 {
     __m256 t[8], u[8];
@@ -494,6 +523,20 @@ SB_TGT256 static void pack_tr_avx2(const float *src, ptrdiff_t lds, int rows, in
     }
 }
 
+SB_TGT256 static void pack_copy_avx2(const float *src, ptrdiff_t lds, int cols, int kc, float *dst,
+                                     int P)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int j = 0; j < P; j += 8) {
+        const int n = cols - j < 0 ? 0 : cols - j;
+        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+        const __m256i w = _mm256_cmpgt_epi32(_mm256_set1_epi32(P - j), lane);
+        for (int k = 0; k < kc; k++)
+            _mm256_maskstore_ps(dst + (size_t)k * P + j, w,
+                                _mm256_maskload_ps(src + k * lds + (n ? j : 0), m));
+    }
+}
+
 #endif /* SB_X86 */
 
 /* ---- ISA table ---- */
@@ -503,21 +546,26 @@ typedef struct isa_desc {
     int kc, mc, nc; /* cache blocks: B micro-panel (kc x nr) in L1, A block (mc x kc) in L2 */
     kern_fn kern;
     pack_tr_fn pack_tr;
-    int tr_rows;  /* rows pack_tr handles per call */
+    int tr_rows; /* rows pack_tr handles per call */
+    pack_copy_fn pack_copy;
     int masked_b; /* the kernel reads only nr columns of B */
 } isa_desc;
 
-/* KC is the same for every ISA only for simplicity: results do not depend on it. 192 keeps an
- * AVX-512 B micro-panel (24 KB) plus an A micro-panel (9 KB) within the 48 KB L1. */
+/* Blocking (results never depend on it). KC = 192 keeps an AVX-512 B micro-panel (24 KB) and
+ * an A micro-panel (9 KB) within a 48 KB L1; MC x KC of A (110 KB) and KC x NC of B (384 KB)
+ * share a 1 MB L2. KC is the same for every ISA only for simplicity. */
 #define GEMM_KC 192
 #define GEMM_MAX_MR 12 /* bounds for the low-memory fallback's stack buffers */
 #define GEMM_MAX_NR 32
 
 static const isa_desc isa_table[] = {
-    [ISA_GENERIC] = {GEN_MR, GEN_NR, GEMM_KC, 128, 2048, kern_generic, pack_tr_generic, GEN_NR, 0},
+    [ISA_GENERIC] = {GEN_MR, GEN_NR, GEMM_KC, 128, 512, kern_generic, pack_tr_generic, GEN_NR,
+                     pack_copy_generic, 0},
 #ifdef SB_X86
-    [ISA_AVX2] = {K256_MR, K256_NR, GEMM_KC, 144, 2048, kern_avx2, pack_tr_avx2, 8, 0},
-    [ISA_AVX512] = {K512_MR, K512_NR, GEMM_KC, 144, 2048, kern_avx512, pack_tr_avx512, 16, 1},
+    [ISA_AVX2] = {K256_MR, K256_NR, GEMM_KC, 144, 512, kern_avx2, pack_tr_avx2, 8, pack_copy_avx2,
+                  0},
+    [ISA_AVX512] = {K512_MR, K512_NR, GEMM_KC, 144, 512, kern_avx512, pack_tr_avx512, 16,
+                    pack_copy_avx512, 1},
 #endif
 };
 _Static_assert(GEN_MR <= GEMM_MAX_MR && GEN_NR <= GEMM_MAX_NR, "fallback buffers");
@@ -552,17 +600,6 @@ static void pack_panel_tr(const isa_desc *isa, const float *src, ptrdiff_t lds, 
     }
 }
 
-/* Rows of src already run along the panel: a copy of `cols` floats per k, zero-padded to P. */
-static void pack_panel_copy(const float *src, ptrdiff_t lds, int cols, int kc, float *dst, int P)
-{
-    for (int k = 0; k < kc; k++) {
-        const float *s = src + (size_t)k * lds;
-        float *d = dst + (size_t)k * P;
-        for (int j = 0; j < P; j++)
-            d[j] = j < cols ? s[j] : 0.0f;
-    }
-}
-
 /* op(A)[m0 .. m0+mc) x [k0 .. k0+kc) into MR-row panels, k-major, padded rows zeroed. */
 static void pack_a(const isa_desc *isa, const gemm_args *g, int m0, int mc, int k0, int kc,
                    float *dst)
@@ -573,7 +610,7 @@ static void pack_a(const isa_desc *isa, const gemm_args *g, int m0, int mc, int 
         if (!g->ta)
             pack_panel_tr(isa, g->A + (size_t)(m0 + p) * g->lda + k0, g->lda, mr, kc, d, isa->mr);
         else
-            pack_panel_copy(g->A + (size_t)k0 * g->lda + m0 + p, g->lda, mr, kc, d, isa->mr);
+            isa->pack_copy(g->A + (size_t)k0 * g->lda + m0 + p, g->lda, mr, kc, d, isa->mr);
     }
 }
 
@@ -585,7 +622,7 @@ static void pack_b(const isa_desc *isa, const gemm_args *g, int n0, int nc, int 
         const int nr = nc - p < isa->nr ? nc - p : isa->nr;
         float *d = dst + (size_t)p * kc;
         if (!g->tb)
-            pack_panel_copy(g->B + (size_t)k0 * g->ldb + n0 + p, g->ldb, nr, kc, d, isa->nr);
+            isa->pack_copy(g->B + (size_t)k0 * g->ldb + n0 + p, g->ldb, nr, kc, d, isa->nr);
         else
             pack_panel_tr(isa, g->B + (size_t)(n0 + p) * g->ldb + k0, g->ldb, nr, kc, d, isa->nr);
     }

@@ -51,7 +51,8 @@ typedef struct sb_conv_geom {
     int group;
 } sb_conv_geom;
 
-/* Floats of scratch space sb_conv2d needs for a batch of n images with up to `threads` threads. */
+/* Floats of scratch space sb_conv2d needs for a batch of n images with up to `threads` threads
+ * (<= 0: omp_get_max_threads()); the call must then run with no more threads than that. */
 size_t sb_conv2d_scratch(const sb_conv_geom *g, int n, int threads);
 /* y[n][M][OH][OW] = act(conv(x[n][C][H][W], w) + bias); bias may be NULL. */
 void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const float *bias,

@@ -118,6 +118,15 @@ static bool is_alias_op(sb_op op)
            op == SB_OP_DROPOUT;
 }
 
+/* An activation whose input nothing else reads may overwrite it (saves a copy and a buffer). */
+static bool runs_in_place(const sb_graph *g, const sb_node *n)
+{
+    bool unary = n->op == SB_OP_RELU || n->op == SB_OP_CLIP || n->op == SB_OP_SIGMOID ||
+                 n->op == SB_OP_HARDSIGMOID || n->op == SB_OP_HARDSWISH;
+    const sb_value *in = &g->values[n->in[0]];
+    return unary && in->kind == SB_VAL_ACT && in->consumers == 1;
+}
+
 static sb_status make_steps(sb_plan *p, sb_error *err)
 {
     const sb_graph *g = p->g;
@@ -162,7 +171,7 @@ static sb_status assign_slots(sb_plan *p, sb_error *err)
     for (int s = 0; s < p->n_steps; s++) {
         const sb_step *st = &p->steps[s];
         const sb_node *n = &g->nodes[st->node];
-        if (st->kind == SB_STEP_ALIAS)
+        if (st->kind == SB_STEP_ALIAS || (st->out_value == n->out[0] && runs_in_place(g, n)))
             p->buffer_of[st->out_value] = p->buffer_of[n->in[0]];
         else
             p->buffer_of[st->out_value] = p->n_slots++;

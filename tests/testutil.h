@@ -14,6 +14,15 @@ static inline const char *sb_test_data_dir(void)
     return d ? d : "/usr/share/datasets/fashion-mnist";
 }
 
+/* Images per evaluation in the oracle suites: all (0), or SB_TEST_LIMIT under the sanitizer
+ * pass, which then runs the same compression and evaluation code on a subset; the exact
+ * comparisons with PyTorch's full-test-set accuracies are made in the normal pass. */
+static inline int sb_test_eval_limit(void)
+{
+    const char *s = getenv("SB_TEST_LIMIT");
+    return s ? atoi(s) : 0;
+}
+
 #endif
 
 #include <stdint.h>

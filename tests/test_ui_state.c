@@ -1,9 +1,12 @@
 /* The workbench's UI state machine, driven without a terminal: table navigation and scrolling,
- * sorting, search, marking, keys, undo/redo generations, job reports, layout and text. */
+ * sorting, search, marking and visual ranges, keys, editing (prune, quantise, global, reset,
+ * loads), undo/redo generations, job reports, the header lines, layout and text. */
 #include "ui_args.h"
+#include "ui_edit.h"
 #include "ui_format.h"
 #include "ui_keys.h"
 #include "ui_layout.h"
+#include "ui_session.h"
 #include "ui_state.h"
 #include "ui_summary.h"
 #include "ui_view.h"
@@ -12,6 +15,7 @@
 #include <criterion/redirect.h>
 #include <curses.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { N = 30 };
@@ -19,7 +23,28 @@ static char names[N][32];
 static sb_layer_info infos[N];
 static double l1_store[N][4];
 static const double *l1[N];
+static ui_group groups[N];
+static int members[N][2], group_of[N];
 static ui_state s;
+
+/* Channel groups as the engine describes them: layer i produces group i, consumed by layer i+1;
+ * layer 3 also produces group 2 (as the two branches of an Add do); the last layer's channels
+ * are the model's output, so its group cannot be pruned. */
+static void setup_groups(void)
+{
+    for (int i = 0; i < N; i++) {
+        members[i][0] = i;
+        members[i][1] = i + 1 < N ? i + 1 : i;
+        groups[i] = (ui_group){.channels = 4,
+                               .n_members = i + 1 < N ? 2 : 1,
+                               .members = members[i],
+                               .prunable = i != N - 1,
+                               .why_not = i == N - 1 ? "they reach the model's output" : NULL,
+                               .importance = l1_store[i]};
+        group_of[i] = i == 3 ? 2 : i;
+    }
+    cr_assert(ui_state_set_groups(&s, groups, N, group_of));
+}
 
 /* 30 layers "layer0.conv" .. "layer29.conv"; MACs rise with the index, params fall. */
 static void setup(void)
@@ -41,6 +66,7 @@ static void setup(void)
     ui_state_init(&s);
     s.totals = (sb_model_totals){.params = 29565, .macs = 3435, .all_params = 30000};
     cr_assert(ui_state_set_layers(&s, infos, l1, N));
+    setup_groups();
     ui_table_set_page(&s, 10);
 }
 
@@ -50,6 +76,9 @@ TestSuite(table, .init = setup, .fini = teardown);
 TestSuite(keys, .init = setup, .fini = teardown);
 TestSuite(jobs, .init = setup, .fini = teardown);
 TestSuite(layout, .init = setup, .fini = teardown);
+TestSuite(edit, .init = setup, .fini = teardown);
+TestSuite(files, .init = setup, .fini = teardown);
+TestSuite(header, .init = setup, .fini = teardown);
 
 static void edit_prune(int layer, double ratio)
 {
@@ -266,7 +295,8 @@ Test(keys, movement_keys)
     cr_assert_eq(s.sel, N - 1);
     ui_view_key(&s, KEY_HOME);
     cr_assert_eq(s.sel, 0);
-    ui_view_key(&s, 'G');
+    ui_view_key(&s, KEY_HOME);
+    ui_view_key(&s, KEY_END);
     cr_assert_eq(s.sel, N - 1);
     ui_view_key(&s, KEY_PPAGE);
     cr_assert_eq(s.sel, N - 11);
@@ -292,10 +322,26 @@ Test(keys, quit_asks_when_there_is_unsaved_work)
     cr_assert_not(ui_view_key(&s, 'q') & UI_QUIT);
     cr_assert_eq(s.input, UI_INPUT_CONFIRM_QUIT);
     cr_assert(strstr(s.message, "unsaved"));
-    cr_assert_not(ui_view_key(&s, 'n') & UI_QUIT);
+    cr_assert_not(ui_view_key(&s, 'x') & UI_QUIT, "other keys keep asking");
+    cr_assert_eq(s.input, UI_INPUT_CONFIRM_QUIT);
+    cr_assert_not(ui_view_key(&s, UI_KEY_ESC) & UI_QUIT, "Esc stays");
     cr_assert_eq(s.input, UI_INPUT_NORMAL);
     ui_view_key(&s, 'q');
-    cr_assert(ui_view_key(&s, 'y') & UI_QUIT);
+    cr_assert(ui_view_key(&s, 'n') & UI_QUIT, "n quits without saving");
+}
+
+Test(keys, quit_y_saves_first_then_quits)
+{
+    s.model_path = "models/net.onnx";
+    edit_prune(0, 0.5);
+    ui_view_key(&s, 'q');
+    cr_assert_not(ui_view_key(&s, 'y') & UI_QUIT, "y asks where to save");
+    cr_assert_eq(s.input, UI_INPUT_PROMPT);
+    cr_assert_str_eq(s.prompt.text, "models/net.config.csv");
+    ui_view_key(&s, '\n');
+    cr_assert_eq(s.req.kind, UI_REQ_SAVE_CONFIG);
+    cr_assert(s.req.quit_after, "the main loop quits once the file is written");
+    cr_assert_str_eq(s.req.path, "models/net.config.csv");
 }
 
 Test(keys, detail_pane_and_channel_scroll)
@@ -382,25 +428,35 @@ static ui_job_report report(ui_job_kind k, ui_job_state st, uint64_t gen)
 
 Test(jobs, accuracy_settles_then_latency_once)
 {
+    uint64_t gen = 99;
     ui_job_report r = report(UI_JOB_EVAL, UI_JOB_RUNNING, 0);
-    cr_assert_eq(ui_state_on_report(&s, &r), UI_JOB_NONE);
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_NONE);
     cr_assert_eq(s.base[UI_JOB_EVAL].progress.done, 640);
     r.state = UI_JOB_DONE;
-    cr_assert_eq(ui_state_on_report(&s, &r), UI_JOB_LATENCY);
-    ui_state_job_queued(&s, UI_JOB_LATENCY);
-    cr_assert_eq(ui_state_on_report(&s, &r), UI_JOB_NONE, "latency is queued once");
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_LATENCY);
+    cr_assert_eq(gen, 0u);
+    ui_state_job_queued(&s, UI_JOB_LATENCY, 0);
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_NONE, "latency is queued once");
     cr_assert_eq(s.base[UI_JOB_LATENCY].state, UI_JOB_QUEUED);
 }
 
-Test(jobs, stale_reports_are_dropped)
+Test(jobs, stale_reports_are_dropped_but_the_baseline_always_lands)
 {
+    uint64_t gen;
     edit_prune(0, 0.5);
-    ui_job_report r = report(UI_JOB_EVAL, UI_JOB_DONE, 0);
-    cr_assert_eq(ui_state_on_report(&s, &r), UI_JOB_NONE);
+    edit_prune(0, 0.6);
+    ui_job_report r = report(UI_JOB_EVAL, UI_JOB_DONE, 1);
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_NONE, "an older edit's result");
     cr_assert_eq(s.job[UI_JOB_EVAL].state, UI_JOB_IDLE);
-    cr_assert_eq(s.base[UI_JOB_EVAL].state, UI_JOB_IDLE, "the baseline is generation 0 only");
-    r.generation = 1;
-    cr_assert_eq(ui_state_on_report(&s, &r), UI_JOB_LATENCY);
+    cr_assert_eq(s.last[UI_JOB_EVAL].state, UI_JOB_IDLE);
+    r.generation = 0; /* the baseline, finishing after the edits were made */
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_LATENCY);
+    cr_assert_eq(gen, 0u);
+    cr_assert_eq(s.base[UI_JOB_EVAL].state, UI_JOB_DONE);
+    cr_assert_eq(s.job[UI_JOB_EVAL].state, UI_JOB_IDLE);
+    r.generation = 2;
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_LATENCY);
+    cr_assert_eq(gen, 2u);
     cr_assert_eq(s.job[UI_JOB_EVAL].state, UI_JOB_DONE);
 }
 
@@ -482,7 +538,7 @@ static int colset_width(const ui_colset *cs)
 Test(layout, columns_fit_the_width)
 {
     ui_colset cs = ui_table_columns(&s, 80);
-    cr_assert_eq(cs.n, UI_COL_COUNT, "every column at 80 columns");
+    cr_assert_eq(cs.n, UI_COL_COUNT - 1, "every column but sens (no sweep yet) at 80 columns");
     cr_assert_leq(colset_width(&cs), 80);
     cr_assert_eq(cs.id[0], UI_COL_NAME);
     cs = ui_table_columns(&s, 50);
@@ -505,8 +561,15 @@ Test(layout, cells)
     cr_assert_str_eq(ui_table_cell(&s, r, UI_COL_QUANT, 0, buf, sizeof buf), "-");
     s.cfg.layer[29] =
         (sb_layer_config){.prune = SB_PRUNE_L1, .ratio = 0.25, .wbits = 8, .act8 = true};
-    cr_assert_str_eq(ui_table_cell(&s, r, UI_COL_PRUNE, 0, buf, sizeof buf), "25%c");
-    cr_assert_str_eq(ui_table_cell(&s, r, UI_COL_QUANT, 0, buf, sizeof buf), "w8a8");
+    cr_assert_str_eq(ui_table_cell(&s, r, UI_COL_PRUNE, 0, buf, sizeof buf), "l1 25%");
+    cr_assert_str_eq(ui_table_cell(&s, r, UI_COL_QUANT, 0, buf, sizeof buf), "int8 ch a8");
+    s.cfg.layer[28] = (sb_layer_config){.prune = SB_PRUNE_MAGNITUDE, .ratio = 0.3, .wbits = 4,
+                                        .gran = SB_GRAN_TENSOR};
+    cr_assert_str_eq(ui_table_cell(&s, &s.rows[28], UI_COL_PRUNE, 0, buf, sizeof buf), "mag 30%");
+    cr_assert_str_eq(ui_table_cell(&s, &s.rows[28], UI_COL_QUANT, 0, buf, sizeof buf), "int4 t");
+    s.cfg.layer[27] = (sb_layer_config){.prune = SB_PRUNE_GLOBAL, .wbits = 32};
+    s.cfg.global_ratio = 0.7;
+    cr_assert_str_eq(ui_table_cell(&s, &s.rows[27], UI_COL_PRUNE, 0, buf, sizeof buf), "glob 70%");
     cr_assert_str_eq(ui_table_cell(&s, r, UI_COL_L1, 8, buf, sizeof buf), "@*=:");
     cr_assert_str_eq(ui_table_cell(&s, NULL, UI_COL_NAME, 0, buf, sizeof buf), "total: 30 layers");
     cr_assert_str_eq(ui_table_cell(&s, NULL, UI_COL_PARAMS, 0, buf, sizeof buf), "29.6k");
@@ -584,4 +647,687 @@ Test(args, usage_errors, .init = cr_redirect_stderr)
     cr_assert_eq(ui_args_parse(2, unknown, &a), 1);
     char *missing[] = {"slimbench", "--data", NULL};
     cr_assert_eq(ui_args_parse(2, missing, &a), 1);
+}
+
+/* ---- editing ---- */
+
+static const sb_layer_config *layer(int i) { return &s.cfg.layer[i]; }
+
+Test(edit, p_cycles_none_magnitude_l1_and_bumps_the_generation)
+{
+    ui_table_move_to(&s, 5);
+    keys("p");
+    cr_assert_eq(layer(5)->prune, SB_PRUNE_MAGNITUDE);
+    cr_assert_float_eq(layer(5)->ratio, UI_RATIO_DEFAULT, 1e-12, "a default ratio to start");
+    cr_assert_eq(s.generation, 1);
+    cr_assert(strstr(s.message, "layer5.conv: magnitude 50%"), "%s", s.message);
+    keys("p");
+    cr_assert_eq(layer(5)->prune, SB_PRUNE_L1);
+    cr_assert_float_eq(layer(5)->ratio, 0.5, 1e-12, "the ratio is kept");
+    keys("p");
+    cr_assert_eq(layer(5)->prune, SB_PRUNE_NONE);
+    cr_assert_float_eq(layer(5)->ratio, 0.0, 1e-12, "none has no ratio (as the CSV keeps it)");
+    cr_assert_eq(s.generation, 3);
+    cr_assert_eq(s.undo.n, 3, "one undo step per edit");
+    cr_assert_not(ui_state_has_unsaved(&s));
+    cr_assert(ui_state_is_base(&s));
+}
+
+Test(edit, l1_is_refused_on_an_unprunable_layer_with_the_reason)
+{
+    ui_table_move_to(&s, N - 1);
+    cr_assert_not(ui_edit_set_prune(&s, SB_PRUNE_L1));
+    cr_assert_eq(s.generation, 0, "nothing changed");
+    cr_assert(s.message_error);
+    cr_assert(strstr(s.message, "l1 not possible on layer29.conv"), "%s", s.message);
+    cr_assert(strstr(s.message, "they reach the model's output"), "%s", s.message);
+    keys("p"); /* magnitude */
+    keys("p"); /* l1 is impossible: on to none, saying why */
+    cr_assert_eq(layer(N - 1)->prune, SB_PRUNE_NONE);
+    cr_assert(strstr(s.message, "reach the model's output"), "%s", s.message);
+    s.rows[4].group = -1; /* a layer without a channel group */
+    ui_table_move_to(&s, 4);
+    cr_assert_not(ui_edit_set_prune(&s, SB_PRUNE_L1));
+    cr_assert(strstr(s.message, "not part of a channel group"), "%s", s.message);
+}
+
+Test(edit, l1_on_marked_layers_skips_the_unprunable_ones)
+{
+    ui_table_move_to(&s, N - 2);
+    keys("  "); /* marks layers 28 and 29 */
+    cr_assert(ui_edit_set_prune(&s, SB_PRUNE_L1));
+    cr_assert_eq(layer(N - 2)->prune, SB_PRUNE_L1);
+    cr_assert_eq(layer(N - 1)->prune, SB_PRUNE_NONE);
+    cr_assert(strstr(s.message, "layer29.conv"), "%s", s.message);
+}
+
+Test(edit, plus_minus_step_the_ratio)
+{
+    ui_table_move_to(&s, 2);
+    keys("+");
+    cr_assert_eq(layer(2)->prune, SB_PRUNE_MAGNITUDE, "+ on an unpruned layer starts pruning");
+    cr_assert_float_eq(layer(2)->ratio, 0.05, 1e-12);
+    keys("++>");
+    cr_assert_float_eq(layer(2)->ratio, 0.25, 1e-12, "0.05 + 0.05 + 0.05 + 0.1, no drift");
+    cr_assert_eq(layer(2)->ratio, 0.25, "exactly");
+    for (int i = 0; i < 30; i++)
+        keys("+");
+    cr_assert_float_eq(layer(2)->ratio, UI_RATIO_MAX_STEP, 1e-12, "+ stops below 1");
+    ui_edit_set_ratio(&s, 0.98);
+    keys("+");
+    cr_assert_float_eq(layer(2)->ratio, 0.98, 1e-12, "+ never lowers a typed ratio");
+    ui_edit_set_ratio(&s, 0.1);
+    keys("-");
+    cr_assert_float_eq(layer(2)->ratio, 0.05, 1e-12);
+    keys("<");
+    cr_assert_eq(layer(2)->prune, SB_PRUNE_NONE, "down to 0: no pruning");
+    uint64_t g = s.generation;
+    keys("-");
+    cr_assert_eq(s.generation, g, "no change, no edit");
+    cr_assert(strstr(s.message, "no change"), "%s", s.message);
+}
+
+Test(edit, equals_prompts_for_a_ratio)
+{
+    ui_table_move_to(&s, 6);
+    keys("=");
+    cr_assert_eq(s.input, UI_INPUT_PROMPT);
+    cr_assert(strstr(s.prompt.label, "layer6.conv"), "%s", s.prompt.label);
+    keys("40%\n");
+    cr_assert_eq(s.input, UI_INPUT_NORMAL);
+    cr_assert_eq(layer(6)->prune, SB_PRUNE_MAGNITUDE);
+    cr_assert_float_eq(layer(6)->ratio, 0.4, 1e-12);
+    keys("=.5\n");
+    cr_assert_float_eq(layer(6)->ratio, 0.5, 1e-12);
+    keys("=150\n");
+    cr_assert(s.message_error, "150%%: refused");
+    keys("=-0.2\n");
+    cr_assert(s.message_error, "negative: refused");
+    cr_assert_float_eq(layer(6)->ratio, 0.5, 1e-12);
+    keys("=half\n");
+    cr_assert(strstr(s.message, "not a ratio"), "%s", s.message);
+    keys("=0.7");
+    ui_view_key(&s, UI_CTRL('u'));
+    keys("0.2");
+    ui_view_key(&s, KEY_BACKSPACE);
+    keys("3");
+    ui_view_key(&s, UI_KEY_ESC);
+    cr_assert_float_eq(layer(6)->ratio, 0.5, 1e-12, "Esc changes nothing");
+    keys("=0.23\n");
+    cr_assert_float_eq(layer(6)->ratio, 0.23, 1e-12);
+    keys("=0\n");
+    cr_assert_eq(layer(6)->prune, SB_PRUNE_NONE);
+}
+
+Test(edit, bits_granularity_and_activations)
+{
+    ui_table_move_to(&s, 1);
+    keys("g");
+    cr_assert(s.message_error, "granularity of float weights: refused");
+    cr_assert_eq(s.generation, 0);
+    static const int cycle[] = {8, 6, 4, 2, 32};
+    for (int i = 0; i < 5; i++) {
+        keys("b");
+        cr_assert_eq(layer(1)->wbits, cycle[i]);
+    }
+    keys("bg");
+    cr_assert_eq(layer(1)->gran, SB_GRAN_TENSOR);
+    keys("a");
+    cr_assert(layer(1)->act8);
+    char buf[32];
+    cr_assert_str_eq(ui_quant_text(layer(1), buf, sizeof buf), "int8 t a8");
+    keys("g");
+    cr_assert_eq(layer(1)->gran, SB_GRAN_CHANNEL);
+    keys("a");
+    cr_assert_not(layer(1)->act8);
+    cr_assert_eq(s.generation, 10, "5 b, then b g a g a");
+}
+
+Test(edit, marks_and_visual_ranges_choose_the_targets)
+{
+    int rows[N];
+    ui_table_move_to(&s, 3);
+    cr_assert_eq(ui_edit_targets(&s, rows), 1);
+    cr_assert_eq(rows[0], 3, "nothing marked: the selected layer");
+    keys("v");
+    cr_assert(s.visual);
+    keys("jjj");
+    cr_assert(ui_visual_contains(&s, 3) && ui_visual_contains(&s, 6));
+    cr_assert_not(ui_visual_contains(&s, 7));
+    cr_assert_eq(ui_edit_targets(&s, rows), 4);
+    keys("b"); /* edits apply to the range, which stays */
+    for (int i = 3; i <= 6; i++)
+        cr_assert_eq(layer(i)->wbits, 8);
+    cr_assert_eq(layer(7)->wbits, 32);
+    cr_assert(strstr(s.message, "4 layers"), "%s", s.message);
+    keys("kkkkk"); /* the range follows the selection, upwards too */
+    cr_assert(ui_visual_contains(&s, 1) && ui_visual_contains(&s, 3));
+    cr_assert_not(ui_visual_contains(&s, 4));
+    ui_view_key(&s, UI_KEY_ESC);
+    cr_assert_not(s.visual);
+    cr_assert_eq(s.n_marked, 0, "Esc drops the range, not marks");
+    keys("vjjv"); /* v again marks the range */
+    cr_assert_not(s.visual);
+    cr_assert_eq(s.n_marked, 3);
+    cr_assert(s.marked[1] && s.marked[2] && s.marked[3]);
+    ui_table_move_to(&s, 20);
+    cr_assert_eq(ui_edit_targets(&s, rows), 3, "marks win over the selection");
+    keys("a");
+    cr_assert(layer(1)->act8 && layer(2)->act8 && layer(3)->act8);
+    cr_assert_not(layer(20)->act8);
+    ui_table_sort(&s, UI_SORT_MACS); /* ranges are by view position */
+    ui_table_move_to(&s, 0);
+    keys("vj");
+    cr_assert(ui_visual_contains(&s, N - 1) && ui_visual_contains(&s, N - 2));
+    ui_view_key(&s, UI_KEY_ESC);
+    ui_view_key(&s, UI_KEY_ESC);
+    cr_assert_eq(s.n_marked, 0, "then Esc clears the marks");
+}
+
+Test(edit, global_prune_of_marked_layers)
+{
+    ui_table_move_to(&s, 10);
+    keys("   "); /* 10, 11, 12 */
+    keys("G");
+    cr_assert_eq(s.input, UI_INPUT_PROMPT);
+    cr_assert(strstr(s.prompt.label, "marked"), "%s", s.prompt.label);
+    keys("0.7\n");
+    for (int i = 10; i <= 12; i++) {
+        cr_assert_eq(layer(i)->prune, SB_PRUNE_GLOBAL);
+        cr_assert_float_eq(layer(i)->ratio, 0.0, 1e-12, "the shared ratio is the Config's");
+    }
+    cr_assert_eq(layer(9)->prune, SB_PRUNE_NONE);
+    cr_assert_float_eq(s.cfg.global_ratio, 0.7, 1e-12);
+    char buf[32];
+    cr_assert_str_eq(ui_prune_text(&s, 11, buf, sizeof buf), "glob 70%");
+    ui_table_move_to(&s, 11);
+    ui_view_key(&s, UI_KEY_ESC); /* no pane: clears the marks */
+    keys("+");
+    cr_assert_float_eq(s.cfg.global_ratio, 0.75, 1e-12,
+                       "+ on a global layer steps the shared ratio");
+    keys("r");
+    cr_assert_eq(layer(11)->prune, SB_PRUNE_NONE);
+    cr_assert_float_eq(s.cfg.global_ratio, 0.75, 1e-12, "10 and 12 are still global");
+    ui_edit_global(&s, 0);
+    cr_assert_eq(layer(10)->prune, SB_PRUNE_NONE, "nothing marked: G applies to all layers");
+    cr_assert_float_eq(s.cfg.global_ratio, 0.0, 1e-12);
+    cr_assert(ui_state_is_base(&s));
+    keys("G50\n");
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(layer(i)->prune, SB_PRUNE_GLOBAL);
+    cr_assert_float_eq(s.cfg.global_ratio, 0.5, 1e-12, "\"50\" means 50%%");
+}
+
+Test(edit, reset_one_and_all)
+{
+    ui_table_move_to(&s, 0);
+    keys("pbj");
+    keys("pab");
+    cr_assert_not(ui_state_is_base(&s));
+    ui_table_move_to(&s, 0);
+    keys("r");
+    cr_assert(sb_layer_config_is_default(layer(0)));
+    cr_assert_not(sb_layer_config_is_default(layer(1)));
+    keys("R");
+    cr_assert(ui_state_is_base(&s));
+    uint64_t g = s.generation;
+    keys("R");
+    cr_assert_eq(s.generation, g, "nothing to reset");
+    keys("u");
+    cr_assert_not(sb_layer_config_is_default(layer(1)), "R is undoable");
+}
+
+Test(edit, undo_and_redo_across_a_config_load)
+{
+    edit_prune(3, 0.5);
+    sb_config loaded;
+    sb_error err = {0};
+    cr_assert_eq(sb_config_copy(&s.cfg, &loaded, &err), SB_OK);
+    loaded.layer[3] = SB_LAYER_DEFAULT;
+    loaded.layer[8] = (sb_layer_config){.prune = SB_PRUNE_L1, .ratio = 0.25, .wbits = 4};
+    cr_assert(ui_edit_load(&s, &loaded, "cfg.csv"));
+    cr_assert_eq(s.generation, 2);
+    cr_assert_eq(layer(8)->prune, SB_PRUNE_L1);
+    cr_assert_not(ui_state_has_unsaved(&s), "what was loaded is on disk");
+    cr_assert(strstr(s.message, "loaded cfg.csv"), "%s", s.message);
+    keys("u");
+    cr_assert_eq(layer(8)->prune, SB_PRUNE_NONE, "undo goes back to before the load");
+    cr_assert_float_eq(layer(3)->ratio, 0.5, 1e-12);
+    cr_assert(ui_state_has_unsaved(&s));
+    ui_view_key(&s, UI_CTRL('r'));
+    cr_assert_eq(layer(8)->prune, SB_PRUNE_L1, "and redo reapplies it");
+    cr_assert_eq(layer(3)->prune, SB_PRUNE_NONE);
+    cr_assert_not(ui_edit_load(&s, &loaded, "cfg.csv"), "the same again: no new step");
+    cr_assert_eq(s.undo.n, 2);
+    sb_config_free(&loaded);
+}
+
+Test(edit, channels_an_l1_ratio_removes)
+{
+    static const double imp[6] = {3, 1, 2, 1, 5, 0.5};
+    ui_group g = {.channels = 6, .prunable = true, .importance = imp};
+    bool rm[6];
+    cr_assert_eq(ui_group_removed(&g, 0.5, rm), 3);
+    cr_assert(rm[5] && rm[1] && rm[3], "the least important, ties by lower index");
+    cr_assert_not(rm[0] || rm[2] || rm[4]);
+    cr_assert_eq(ui_group_removed(&g, 1.0 / 3, rm), 2);
+    cr_assert(rm[5] && rm[1] && !rm[3], "of the tied 1s, channel 1 goes first");
+    cr_assert_eq(ui_group_removed(&g, 0.99, rm), 5, "at least one stays");
+    cr_assert_eq(ui_group_removed(&g, 0.25, rm), 2, "round(1.5) = 2, half to even");
+    cr_assert_eq(ui_group_removed(&g, 0, rm), 0);
+}
+
+Test(edit, l1_on_a_co_producer_shows_on_the_other)
+{
+    char buf[32];
+    int by;
+    s.cfg.layer[3] = (sb_layer_config){.prune = SB_PRUNE_L1, .ratio = 0.5, .wbits = 32};
+    cr_assert_float_eq(ui_group_ratio(&s, 2, &by), 0.5, 1e-12);
+    cr_assert_eq(by, 3);
+    cr_assert_str_eq(ui_prune_text(&s, 2, buf, sizeof buf), "(l1 50%)",
+                     "layer 2's channels go too: the same group");
+    s.cfg.layer[2] = (sb_layer_config){.prune = SB_PRUNE_L1, .ratio = 0.75, .wbits = 32};
+    cr_assert_float_eq(ui_group_ratio(&s, 2, NULL), 0.75, 1e-12, "the largest ratio wins");
+    cr_assert_str_eq(ui_ratio_text(1.0 / 3, buf, sizeof buf), "33.3%");
+}
+
+/* ---- files and the session ---- */
+
+Test(files, w_o_W_e_prompt_with_paths_beside_the_model)
+{
+    s.model_path = "sample_models/lenet5.onnx";
+    keys("w");
+    cr_assert_eq(s.input, UI_INPUT_PROMPT);
+    cr_assert_str_eq(s.prompt.text, "sample_models/lenet5.config.csv");
+    ui_view_key(&s, UI_CTRL('u'));
+    keys("/tmp/x.csv\n");
+    cr_assert_eq(s.req.kind, UI_REQ_SAVE_CONFIG);
+    cr_assert_str_eq(s.req.path, "/tmp/x.csv");
+    cr_assert_not(s.req.quit_after);
+    s.req.kind = UI_REQ_NONE;
+    keys("o\n");
+    cr_assert_eq(s.req.kind, UI_REQ_LOAD_CONFIG);
+    cr_assert_str_eq(s.req.path, "sample_models/lenet5.config.csv");
+    keys("W\n");
+    cr_assert_eq(s.req.kind, UI_REQ_SAVE_REPORT);
+    cr_assert_str_eq(s.req.path, "sample_models/lenet5.report.csv");
+    keys("e\n");
+    cr_assert_eq(s.req.kind, UI_REQ_EXPORT);
+    cr_assert_str_eq(s.req.path, "sample_models/lenet5.compressed.onnx");
+    s.req.kind = UI_REQ_NONE;
+    keys("w");
+    ui_view_key(&s, UI_CTRL('u'));
+    keys("\n");
+    cr_assert_eq(s.req.kind, UI_REQ_NONE);
+    cr_assert(strstr(s.message, "no file name"), "%s", s.message);
+}
+
+Test(files, session_path_from_xdg_state_home_or_home)
+{
+    char p[512];
+    setenv("XDG_STATE_HOME", "/tmp/sbtest-state", 1);
+    cr_assert(ui_session_path("sample_models/lenet5.onnx", p, sizeof p));
+    cr_assert(strncmp(p, "/tmp/sbtest-state/slimbench/", 28) == 0, "%s", p);
+    cr_assert(strstr(p, "-lenet5.onnx.config.csv"), "%s", p);
+    char q[512];
+    cr_assert(ui_session_path("sample_models/../sample_models/lenet5.onnx", q, sizeof q));
+    cr_assert_str_eq(p, q, "one model, one session, however it is named");
+    cr_assert(ui_session_path("sample_models/resnet8.onnx", q, sizeof q));
+    cr_assert_str_neq(p, q);
+    setenv("XDG_STATE_HOME", "relative/dir", 1); /* ignored, as the spec says */
+    setenv("HOME", "/tmp/sbtest-home", 1);
+    cr_assert(ui_session_path("m.onnx", p, sizeof p));
+    cr_assert(strncmp(p, "/tmp/sbtest-home/.local/state/slimbench/", 40) == 0, "%s", p);
+    unsetenv("XDG_STATE_HOME");
+    unsetenv("HOME");
+    cr_assert_not(ui_session_path("m.onnx", p, sizeof p));
+    sb_error err = {0};
+    cr_assert_eq(ui_session_prepare("/tmp/sbtest-prep/a/b/file.csv", &err), SB_OK, "%s", err.msg);
+    cr_assert_eq(ui_session_prepare("/proc/nope/x/file.csv", &err), SB_ERR_IO);
+    cr_assert(strstr(err.msg, "cannot create"), "%s", err.msg);
+}
+
+/* ---- the sweep and the header ---- */
+
+Test(jobs, a_sweep_fills_the_sensitivity_column)
+{
+    char buf[32];
+    uint64_t gen;
+    ui_table_move_to(&s, 4);
+    keys("S");
+    cr_assert_eq(s.req.kind, UI_REQ_SWEEP);
+    cr_assert_eq(s.req.layer, 4);
+    cr_assert_eq(s.req.method, SB_PRUNE_MAGNITUDE);
+    cr_assert_eq(s.panel, UI_PANEL_SENS);
+    cr_assert_str_eq(ui_table_cell(&s, &s.rows[4], UI_COL_SENS, 0, buf, sizeof buf), "...");
+    ui_job_report r = {.kind = UI_JOB_SWEEP, .state = UI_JOB_DONE, .generation = s.sweep_id,
+                       .layer = 4, .method = SB_PRUNE_MAGNITUDE, .n_points = UI_SWEEP_MAX};
+    for (int i = 0; i < UI_SWEEP_MAX; i++)
+        r.points[i] = (sb_sweep_point){.layer = 4, .ratio = i / 10.0, .images = 2000,
+                                       .correct1 = 1800 - 40 * i};
+    r.generation = s.sweep_id - 1;
+    ui_state_on_report(&s, &r, &gen);
+    cr_assert_not(s.rows[4].sens.known, "an older sweep's report");
+    r.generation = s.sweep_id;
+    ui_state_on_report(&s, &r, &gen);
+    cr_assert(s.rows[4].sens.known);
+    cr_assert_str_eq(ui_table_cell(&s, &s.rows[4], UI_COL_SENS, 0, buf, sizeof buf), "-10.0");
+    cr_assert_eq(ui_table_columns(&s, 200).n, UI_COL_COUNT, "the sens column appears");
+    s.req.kind = UI_REQ_NONE;
+    keys("S");
+    keys("S");
+    cr_assert_eq(s.req.kind, UI_REQ_CANCEL_SWEEP, "S again stops it");
+}
+
+static ui_model_stats *fake_stats(uint64_t gen)
+{
+    ui_model_stats *st = calloc(1, sizeof *st);
+    st->generation = gen;
+    st->n_layers = N;
+    st->layer = calloc(N, sizeof *st->layer);
+    for (int i = 0; i < N; i++)
+        st->layer[i] = (ui_layer_stats){.out_shape = infos[i].out_shape,
+                                        .params = infos[i].params,
+                                        .macs = infos[i].macs,
+                                        .out_channels = 4,
+                                        .l1 = calloc(4, sizeof(double))};
+    st->layer[0].params = 500;
+    st->layer[0].macs = 50;
+    st->layer[0].out_shape.dim[1] = 2;
+    st->size = (sb_size_info){.params = 29065, .nonzero = 20000, .macs = 3385,
+                              .effective_macs = 3000, .bytes = 100000};
+    return st;
+}
+
+static char *header_line(int i, int width, char *buf, size_t n)
+{
+    ui_hline lines[UI_SUMMARY_LINES];
+    int k = ui_summary_lines(&s, width, lines, UI_SUMMARY_LINES);
+    cr_assert_eq(k, UI_SUMMARY_LINES);
+    for (int j = 0; j < k; j++) {
+        char t[512];
+        cr_assert_leq(ui_text_width(ui_hline_text(&lines[j], t, sizeof t)), width, "%s", t);
+    }
+    return ui_hline_text(&lines[i], buf, n);
+}
+
+Test(header, baseline_then_current_beside_it)
+{
+    char t[512];
+    uint64_t gen;
+    s.base_size = (sb_size_info){.params = 29565, .nonzero = 29565, .macs = 3435,
+                                 .effective_macs = 3435, .bytes = 118260};
+    ui_job_report b = {.kind = UI_JOB_EVAL, .state = UI_JOB_DONE, .seconds = 2,
+                       .progress = {10000, 10000, 9110, 9984, -1}};
+    ui_state_on_report(&s, &b, &gen);
+    header_line(0, 80, t, sizeof t);
+    cr_assert(strstr(t, "top-1 91.10%  top-5 99.84%"), "%s", t);
+    header_line(2, 80, t, sizeof t);
+    cr_assert(strstr(t, "params 29.6k"), "%s", t);
+    cr_assert_null(strstr(t, "->"), "no comparison before an edit: %s", t);
+    edit_prune(0, 0.5);
+    header_line(0, 80, t, sizeof t);
+    cr_assert(strstr(t, "top-1 91.10% -> ..."), "%s", t);
+    ui_job_report r = {.kind = UI_JOB_EVAL, .state = UI_JOB_RUNNING, .generation = 1,
+                       .progress = {640, 10000, 500, 600, 560}};
+    ui_state_on_report(&s, &r, &gen);
+    header_line(0, 80, t, sizeof t);
+    cr_assert(strstr(t, "top-1 91.10% -> ~78.1% -13.0  estimate, 95% CI"), "%s", t);
+    header_line(1, 80, t, sizeof t);
+    cr_assert(strstr(t, "agree ~87.5%"), "%s", t);
+    ui_state_set_stats(&s, fake_stats(1));
+    header_line(2, 80, t, sizeof t);
+    cr_assert(strstr(t, "params 29.6k -> 29.1k 0.98x"), "%s", t);
+    cr_assert(strstr(t, "MACs 3435 -> 3385 0.99x"), "%s", t);
+    header_line(3, 80, t, sizeof t);
+    cr_assert(strstr(t, "MACs skipping zeros (estimate)"), "%s", t);
+    r = (ui_job_report){.kind = UI_JOB_EVAL, .state = UI_JOB_DONE, .generation = 1,
+                        .progress = {10000, 10000, 9150, 9990, 9800}};
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_LATENCY);
+    header_line(0, 80, t, sizeof t);
+    cr_assert(strstr(t, "top-1 91.10% -> 91.50% +0.40  top-5 99.84% -> 99.90% +0.06"), "%s", t);
+    header_line(1, 80, t, sizeof t);
+    cr_assert(strstr(t, "agree 98.00%"), "%s", t);
+    ui_job_report bl = {.kind = UI_JOB_LATENCY, .state = UI_JOB_DONE,
+                        .latency = {.median_ms = 0.5, .threads = 2}};
+    ui_job_report nl = {.kind = UI_JOB_LATENCY, .state = UI_JOB_DONE, .generation = 1,
+                        .latency = {.median_ms = 0.25, .threads = 2}};
+    ui_state_on_report(&s, &bl, &gen);
+    ui_state_on_report(&s, &nl, &gen);
+    header_line(1, 80, t, sizeof t);
+    cr_assert(strstr(t, "latency 0.500 -> 0.250 ms 2.00x faster"), "%s", t);
+    /* a failed edit keeps the previous results on screen, with the reason below */
+    edit_prune(0, 0.6);
+    r = (ui_job_report){.kind = UI_JOB_EVAL, .state = UI_JOB_FAILED, .generation = 2,
+                        .error = "a8 needs the training split"};
+    ui_state_on_report(&s, &r, &gen);
+    cr_assert(s.message_error);
+    cr_assert_str_eq(s.message, "a8 needs the training split");
+    header_line(0, 80, t, sizeof t);
+    cr_assert(strstr(t, "91.50%") && strstr(t, "previous settings: not applied"), "%s", t);
+    header_line(1, 80, t, sizeof t);
+    cr_assert(strstr(t, "0.250 ms"), "the previous latency too: %s", t);
+    keys("u");
+    keys("u");
+    cr_assert(ui_state_is_base(&s));
+    header_line(0, 80, t, sizeof t);
+    cr_assert(strstr(t, "top-1 91.10%  top-5"), "undone to the base: its numbers: %s", t);
+    header_line(2, 80, t, sizeof t);
+    cr_assert_null(strstr(t, "->"), "%s", t);
+}
+
+Test(header, stats_of_older_edits_are_dropped_and_rows_show_current_numbers)
+{
+    char buf[64];
+    edit_prune(0, 0.5);
+    ui_state_set_stats(&s, fake_stats(2));
+    ui_state_set_stats(&s, fake_stats(1));
+    cr_assert_eq(s.stats->generation, 2u);
+    cr_assert_str_eq(ui_table_cell(&s, &s.rows[0], UI_COL_PARAMS, 0, buf, sizeof buf), "500");
+    cr_assert_str_eq(ui_table_cell(&s, &s.rows[0], UI_COL_SHAPE, 0, buf, sizeof buf), "2x8x8");
+    cr_assert_str_eq(ui_table_cell_ex(&s, &s.rows[0], UI_COL_SHAPE, 0, true, buf, sizeof buf),
+                     "2x8x8/4x8x8");
+    cr_assert_str_eq(ui_table_cell_ex(&s, &s.rows[0], UI_COL_MACS, 0, true, buf, sizeof buf),
+                     "50/100");
+    cr_assert_str_eq(ui_table_cell_ex(&s, &s.rows[1], UI_COL_MACS, 0, true, buf, sizeof buf),
+                     "101", "unchanged: one number");
+    cr_assert(ui_table_cell_changed(&s, &s.rows[0], UI_COL_MACS));
+    cr_assert_not(ui_table_cell_changed(&s, &s.rows[1], UI_COL_MACS));
+    cr_assert(ui_table_columns(&s, 200).wide, "room for now/base cells");
+    cr_assert_not(ui_table_columns(&s, 80).wide);
+    keys("u");
+    cr_assert_null(ui_row_now(&s, 0), "the base again: its own numbers");
+    cr_assert_str_eq(ui_table_cell(&s, &s.rows[0], UI_COL_PARAMS, 0, buf, sizeof buf), "1000");
+}
+
+Test(format, plots_and_histograms)
+{
+    char b[256];
+    static const double v[3] = {1.0, 0.5, 0.0};
+    cr_assert_str_eq(ui_plot_row(b, sizeof b, v, 3, 0, 1, 2, 0, 2, false), "#     ");
+    cr_assert_str_eq(ui_plot_row(b, sizeof b, v, 3, 0, 1, 2, 1, 2, false), "# #   ");
+    cr_assert_str_eq(ui_plot_row(b, sizeof b, v, 3, 0, 1, 1, 0, 1, true),
+                     "\u2588\u2584 ");
+    int c[4];
+    static const double h[6] = {0, 0.1, 0.5, 0.99, 1.0, 2.0};
+    ui_histogram(h, 6, 0, 1, 4, c);
+    cr_assert(c[0] == 2 && c[1] == 0 && c[2] == 1 && c[3] == 3, "%d %d %d %d", c[0], c[1], c[2],
+              c[3]);
+    static const double lv[4] = {0, 1, 4, 8};
+    cr_assert_str_eq(ui_spark_levels(b, sizeof b, lv, 4, 8, false), " .=@");
+}
+
+/* ---- the worker, on a real model ---- */
+
+#include "ui_worker.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#define WORKER_MODEL "sample_models/lenet5.onnx"
+#define WORKER_DATA "/usr/share/datasets/fashion-mnist"
+
+typedef struct worker_fixture {
+    sb_model *m;
+    sb_dataset *d;
+    ui_worker *w;
+    ui_job_report last[2][UI_JOB_COUNT]; /* latest report: [base?0:1][kind] */
+    ui_model_stats *stats;
+} worker_fixture;
+
+static worker_fixture wf;
+
+static void worker_setup(void)
+{
+    sb_error err = {0};
+    memset(&wf, 0, sizeof wf);
+    if (access(WORKER_MODEL, R_OK) || access(WORKER_DATA, R_OK))
+        return;
+    cr_assert_eq(sb_model_load(WORKER_MODEL, &wf.m, &err), SB_OK, "%s", err.msg);
+    cr_assert_eq(sb_dataset_open(WORKER_DATA, "test", &wf.d, &err), SB_OK, "%s", err.msg);
+    ui_worker_opts o = {.model = wf.m,
+                        .data = wf.d,
+                        .data_dir = NULL, /* no training split: a8 must fail */
+                        .threads = 1,
+                        .latency_seconds = 0.05,
+                        .sweep_limit = 128,
+                        .eval_limit = 256};
+    cr_assert_eq(sb_preprocess_from_model(wf.m, &o.pp, &err), SB_OK);
+    cr_assert_not_null(wf.w = ui_worker_new(&o));
+}
+
+static void worker_teardown(void)
+{
+    ui_worker_free(wf.w);
+    ui_model_stats_free(wf.stats);
+    sb_dataset_free(wf.d);
+    sb_model_free(wf.m);
+}
+
+/* Collects reports until kind reaches a final state for gen (or 60 s pass). */
+static const ui_job_report *await(ui_job_kind kind, uint64_t gen)
+{
+    int row = (kind == UI_JOB_EVAL || kind == UI_JOB_LATENCY) && gen == 0 ? 0 : 1;
+    for (int waited = 0; waited < 60000; waited += 10) {
+        ui_job_report r[UI_WORKER_SLOTS];
+        int n = ui_worker_take(wf.w, r);
+        for (int i = 0; i < n; i++) {
+            int rr = (r[i].kind == UI_JOB_EVAL || r[i].kind == UI_JOB_LATENCY) &&
+                             r[i].generation == 0
+                         ? 0
+                         : 1;
+            wf.last[rr][r[i].kind] = r[i];
+        }
+        ui_model_stats *st = ui_worker_take_stats(wf.w);
+        if (st) {
+            ui_model_stats_free(wf.stats);
+            wf.stats = st;
+        }
+        const ui_job_report *l = &wf.last[row][kind];
+        if (l->generation == gen && l->state >= UI_JOB_DONE)
+            return l;
+        struct pollfd p = {.fd = ui_worker_fd(wf.w), .events = POLLIN};
+        poll(&p, 1, 10);
+    }
+    cr_assert_fail("no final report of job %d for generation %llu", kind, (unsigned long long)gen);
+    return NULL;
+}
+
+TestSuite(worker, .init = worker_setup, .fini = worker_teardown, .timeout = 120);
+
+Test(worker, baseline_then_edits_compress_evaluate_and_keep_the_last_good_model)
+{
+    if (!wf.w)
+        cr_skip_test("needs " WORKER_MODEL " and " WORKER_DATA);
+    sb_error err = {0};
+    ui_worker_submit_eval(wf.w, 0, NULL);
+    const ui_job_report *r = await(UI_JOB_EVAL, 0);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    cr_assert_eq(r->progress.total, 256);
+    cr_assert_gt(r->progress.correct1, 200);
+    ui_worker_submit_latency(wf.w, 0);
+    r = await(UI_JOB_LATENCY, 0);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    cr_assert_gt(r->latency.median_ms, 0);
+
+    sb_config c;
+    cr_assert_eq(sb_config_new(wf.m, &c, &err), SB_OK);
+    c.layer[1] = (sb_layer_config){.prune = SB_PRUNE_L1, .ratio = 0.5, .wbits = 32};
+    cr_assert(ui_worker_submit_eval(wf.w, 1, &c));
+    r = await(UI_JOB_EVAL, 1);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    cr_assert_geq(r->progress.agree, 0, "agreement with the base model's predictions");
+    cr_assert_leq(r->progress.agree, 256);
+    cr_assert_not_null(wf.stats);
+    cr_assert_eq(wf.stats->generation, 1u);
+    cr_assert_eq(wf.stats->layer[1].out_channels, 8, "conv2 thinned from 16 to 8 channels");
+    cr_assert_lt(wf.stats->size.macs, sb_model_size(wf.m).macs);
+
+    c.layer[0].act8 = true; /* needs the training split, which this worker has not got */
+    ui_model_stats *before = wf.stats;
+    cr_assert(ui_worker_submit_eval(wf.w, 2, &c));
+    r = await(UI_JOB_EVAL, 2);
+    cr_assert_eq(r->state, UI_JOB_FAILED);
+    cr_assert(strstr(r->error, "a8"), "%s", r->error);
+    cr_assert_eq(wf.stats, before, "no new model: the previous one's numbers stand");
+
+    char path[] = "/tmp/sbtest-export-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    cr_assert(ui_worker_submit_file(wf.w, UI_FILE_REPORT_CSV, path, 1, &c));
+    r = await(UI_JOB_FILE, 1);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    FILE *f = fopen(path, "r");
+    char line[512] = "";
+    cr_assert(f && fgets(line, sizeof line, f));
+    cr_assert(strncmp(line, "row,layer,op", 12) == 0, "%s", line);
+    fclose(f);
+    c.layer[0].act8 = false;
+    wf.last[1][UI_JOB_FILE].state = UI_JOB_IDLE; /* wait for this one */
+    cr_assert(ui_worker_submit_file(wf.w, UI_FILE_EXPORT_ONNX, path, 1, &c));
+    r = await(UI_JOB_FILE, 1);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    sb_model *back = NULL;
+    cr_assert_eq(sb_model_load(path, &back, &err), SB_OK, "%s", err.msg);
+    sb_layer_info li;
+    sb_model_layer(back, 1, &li);
+    cr_assert_eq(li.out_channels, 8, "the exported model is the thinned one");
+    sb_model_free(back);
+    unlink(path);
+    sb_config_free(&c);
+}
+
+Test(worker, a_newer_edit_cancels_the_older_and_a_sweep_waits_behind_it)
+{
+    if (!wf.w)
+        cr_skip_test("needs " WORKER_MODEL " and " WORKER_DATA);
+    sb_error err = {0};
+    sb_config c;
+    cr_assert_eq(sb_config_new(wf.m, &c, &err), SB_OK);
+    ui_worker_submit_eval(wf.w, 0, NULL);
+    cr_assert_eq(await(UI_JOB_EVAL, 0)->state, UI_JOB_DONE);
+    ui_worker_submit_sweep(wf.w, 7, 3, SB_PRUNE_MAGNITUDE);
+    c.layer[2] = (sb_layer_config){.prune = SB_PRUNE_MAGNITUDE, .ratio = 0.3, .wbits = 32};
+    ui_worker_submit_eval(wf.w, 1, &c);
+    c.layer[2].ratio = 0.6;
+    ui_worker_submit_eval(wf.w, 2, &c);
+    const ui_job_report *r = await(UI_JOB_EVAL, 2);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    cr_assert(wf.last[1][UI_JOB_EVAL].generation == 2);
+    r = await(UI_JOB_SWEEP, 7);
+    cr_assert_eq(r->state, UI_JOB_DONE, "the sweep ran (again) after the evaluation: %s",
+                 r->error);
+    cr_assert_eq(r->n_points, UI_SWEEP_MAX);
+    cr_assert_eq(r->layer, 3);
+    cr_assert_eq(r->points[0].images, 128);
+    cr_assert_geq(r->points[0].correct1, r->points[9].correct1);
+    ui_worker_submit_sweep(wf.w, 8, 3, SB_PRUNE_L1);
+    ui_worker_cancel(wf.w, UI_JOB_SWEEP);
+    c.layer[2].ratio = 0.1;
+    ui_worker_submit_eval(wf.w, 3, &c);
+    cr_assert_eq(await(UI_JOB_EVAL, 3)->state, UI_JOB_DONE);
+    const ui_job_report *sw = &wf.last[1][UI_JOB_SWEEP];
+    cr_assert(sw->generation != 8 || sw->state == UI_JOB_CANCELLED,
+              "a cancelled sweep stays stopped");
+    sb_config_free(&c);
 }

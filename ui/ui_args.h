@@ -11,6 +11,7 @@ typedef struct ui_args {
     const char *data;  /* NULL: from the model's metadata */
     int threads;       /* 0: OpenMP's default */
     bool demo;         /* start in the workshop view */
+    bool fresh;        /* ignore the autosaved session */
 } ui_args;
 
 extern const char ui_args_usage[];

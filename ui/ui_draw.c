@@ -27,6 +27,12 @@ static const style_spec styles[UI_ST_COUNT] = {
     [UI_ST_STATUS] = {A_REVERSE, COLOR_BLACK, COLOR_WHITE, A_NORMAL},
     [UI_ST_TOTAL] = {A_BOLD, -1, -1, A_BOLD},
     [UI_ST_FRAME] = {A_NORMAL, COLOR_BLUE, -1, A_NORMAL},
+    [UI_ST_BETTER] = {A_BOLD, COLOR_GREEN, -1, A_BOLD},
+    [UI_ST_WORSE] = {A_BOLD, COLOR_RED, -1, A_BOLD},
+    [UI_ST_CHANGED] = {A_BOLD, COLOR_GREEN, -1, A_NORMAL},
+    [UI_ST_VISUAL] = {A_UNDERLINE, COLOR_BLACK, COLOR_YELLOW, A_NORMAL},
+    [UI_ST_REMOVED] = {A_DIM, COLOR_RED, -1, A_NORMAL},
+    [UI_ST_STATUS_ERROR] = {A_REVERSE | A_BOLD, COLOR_WHITE, COLOR_RED, A_BOLD},
 };
 
 static struct {
@@ -120,33 +126,23 @@ void ui_draw_too_small(const ui_layout *l)
 
 /* ---- header ---- */
 
-static ui_style metric_style(const ui_metric *m)
+static ui_style tone_style(ui_tone t)
 {
-    static const ui_style by_kind[] = {[UI_METRIC_WAITING] = UI_ST_DIM,
-                                       [UI_METRIC_ESTIMATE] = UI_ST_ESTIMATE,
-                                       [UI_METRIC_FINAL] = UI_ST_FINAL,
-                                       [UI_METRIC_ERROR] = UI_ST_ERROR};
-    return by_kind[m->kind];
+    static const ui_style by_tone[] = {
+        [UI_TONE_PLAIN] = UI_ST_NORMAL,     [UI_TONE_LABEL] = UI_ST_TITLE,
+        [UI_TONE_DIM] = UI_ST_DIM,          [UI_TONE_ESTIMATE] = UI_ST_ESTIMATE,
+        [UI_TONE_FINAL] = UI_ST_FINAL,      [UI_TONE_BETTER] = UI_ST_BETTER,
+        [UI_TONE_WORSE] = UI_ST_WORSE,      [UI_TONE_ERROR] = UI_ST_ERROR,
+        [UI_TONE_BAR] = UI_ST_BAR,
+    };
+    return by_tone[t];
 }
 
-/* "label value  note [progress]" on one line. */
-static void draw_metric(int y, int x, int w, const char *label, const ui_metric *m)
+static void draw_hline(const ui_hline *hl, int y, int x, int w)
 {
-    enum { BAR_MIN = 6, BAR_MAX = 24 };
-    int used = ui_draw_str(y, x, w, label, UI_ST_TITLE);
-    used += ui_draw_str(y, x + used, w - used, m->text, metric_style(m));
-    used += 2;
-    int bar = m->kind == UI_METRIC_ESTIMATE ? w - used - ui_text_width(m->note) - 3 : 0;
-    bar = bar > BAR_MAX ? BAR_MAX : bar;
-    used += ui_draw_str(y, x + used, w - used, m->note,
-                        m->kind == UI_METRIC_ERROR ? UI_ST_ERROR : UI_ST_NORMAL);
-    if (bar >= BAR_MIN) {
-        char b[256];
-        ui_hbar(b, sizeof b, m->done, bar, theme.utf8);
-        ui_draw_str(y, x + used + 1, 1, "[", UI_ST_DIM);
-        ui_draw_str(y, x + used + 2, bar, b, UI_ST_BAR);
-        ui_draw_str(y, x + used + 2 + bar, 1, "]", UI_ST_DIM);
-    }
+    int used = 0;
+    for (int i = 0; i < hl->n && used < w; i++)
+        used += ui_draw_str(y, x + used, w - used, hl->seg[i].text, tone_style(hl->seg[i].tone));
 }
 
 /* "slimbench PATH" on the left, as much of the model summary as fits on the right. */
@@ -170,12 +166,11 @@ static void draw_title(const ui_state *s, const ui_rect *r)
 
 void ui_draw_header(const ui_state *s, const ui_rect *r)
 {
-    ui_metric top1, lat;
+    ui_hline lines[UI_SUMMARY_LINES];
     draw_title(s, r);
-    ui_metric_top1(&s->base[UI_JOB_EVAL], s->utf8, &top1);
-    ui_metric_latency(&s->base[UI_JOB_LATENCY], &s->base[UI_JOB_EVAL], s->utf8, &lat);
-    draw_metric(r->y + 1, r->x, r->w, "top-1 ", &top1);
-    draw_metric(r->y + 2, r->x, r->w, "latency ", &lat);
+    int n = ui_summary_lines(s, r->w, lines, r->h - 1);
+    for (int i = 0; i < n; i++)
+        draw_hline(&lines[i], r->y + 1 + i, r->x, r->w);
 }
 
 /* ---- status line ---- */
@@ -187,13 +182,19 @@ typedef struct hint {
 
 static void draw_hints(const ui_state *s, int y, int x, int w)
 {
-    static const hint table[] = {{"j/k move", 5},   {"/ find", 4},       {"s sort", 2},
-                                 {"Space mark", 1}, {"Enter detail", 3}, {"D demo", 0},
-                                 {"? help", 9},     {"q quit", 8}};
+    static const hint table[] = {{"j/k move", 5},   {"p prune", 9},     {"+/- ratio", 8},
+                                 {"b bits", 7},     {"a act8", 2},      {"Space mark", 4},
+                                 {"Enter detail", 3}, {"S sens", 1},    {"w save", 6},
+                                 {"u undo", 6},     {"? help", 9},      {"q quit", 8}};
     static const hint demo[] = {{"D table", 2}, {"? help", 9}, {"q quit", 8}};
+    static const hint visual[] = {{"-- VISUAL --", 9}, {"j/k extend", 8}, {"v mark", 7},
+                                  {"p/+/-/b/a edit them", 6}, {"Esc cancel", 9}};
     bool in_demo = s->screen == UI_SCREEN_DEMO;
-    const hint *h = in_demo ? demo : table;
-    int n = in_demo ? 3 : (int)(sizeof table / sizeof table[0]), total = 1, floor = -1;
+    const hint *h = in_demo ? demo : s->visual ? visual : table;
+    int n = in_demo     ? 3
+            : s->visual ? (int)(sizeof visual / sizeof visual[0])
+                        : (int)(sizeof table / sizeof table[0]);
+    int total = 1, floor = -1;
     for (int i = 0; i < n; i++)
         total += ui_text_width(h[i].text) + 2;
     while (total > w && floor < 9) { /* drop the least useful hints until the rest fit */
@@ -213,26 +214,79 @@ static void draw_search(const ui_state *s, int y, int x, int w)
     ui_draw_str(y, x + 1, w - 1, line, s->search_failed ? UI_ST_ERROR : UI_ST_STATUS);
 }
 
+/* "label text_", the end of the text kept visible when it is long. */
+static void draw_prompt(const ui_state *s, int y, int x, int w)
+{
+    int used = 1 + ui_draw_str(y, x + 1, w - 1, s->prompt.label, UI_ST_STATUS);
+    char text[UI_PATH_MAX + 2];
+    snprintf(text, sizeof text, "%s_", s->prompt.text);
+    int tw = ui_text_width(text), room = w - used;
+    const char *shown = text;
+    while (tw > room && *shown) { /* the cursor end matters: drop from the front */
+        shown++;
+        tw = ui_text_width(shown);
+    }
+    ui_draw_str(y, x + used, room, shown, UI_ST_STATUS);
+}
+
+/* The one-shot message; a long one (an error with its file and advice) takes the line above
+ * the status line too, broken at a blank, until the next key. */
+static void draw_message(const ui_state *s, const ui_rect *r, int lw)
+{
+    ui_style st = s->message_error ? UI_ST_STATUS_ERROR : UI_ST_STATUS;
+    const char *m = s->message;
+    int w = ui_text_width(m);
+    if (w > lw - 1 && r->y > 0 && w <= 2 * (r->w - 2)) {
+        int cut = 0, col = 0;
+        for (int i = 0; m[i]; i++) {
+            col += ((unsigned char)m[i] & 0xC0) != 0x80;
+            if (col > r->w - 2)
+                break;
+            if (m[i] == ' ')
+                cut = i;
+        }
+        char first[sizeof s->message];
+        snprintf(first, sizeof first, "%.*s", cut, m);
+        ui_draw_fill(r->y - 1, r->x, r->w, st);
+        ui_draw_str(r->y - 1, r->x + 1, r->w - 2, first, st);
+        m += cut + (m[cut] == ' ');
+    }
+    if (s->message_error)
+        ui_draw_fill(r->y, r->x, lw, st);
+    ui_draw_str(r->y, r->x + 1, lw - 1, m, st);
+}
+
 void ui_draw_status(const ui_state *s, const ui_rect *r)
 {
-    char right[96] = "";
+    char right[128] = "";
     ui_draw_fill(r->y, r->x, r->w, UI_ST_STATUS);
+    const ui_job_report *sw = &s->job[UI_JOB_SWEEP];
     if (s->input == UI_INPUT_SEARCH)
         snprintf(right, sizeof right, "Enter keep  Esc back  Up/Down prev/next ");
+    else if (s->input == UI_INPUT_PROMPT)
+        snprintf(right, sizeof right, "Enter ok  Esc cancel  ^U clear ");
     else if (s->screen == UI_SCREEN_TABLE && s->n_rows) {
-        char marked[32] = "";
+        char marked[32] = "", sweep[48] = "";
         if (s->n_marked)
             snprintf(marked, sizeof marked, "  %d marked", s->n_marked);
-        snprintf(right, sizeof right, "%d/%d%s  sort: %s ", s->sel + 1, s->n_rows, marked,
-                 ui_sort_name(s->sort));
+        if (sw->state == UI_JOB_RUNNING || sw->state == UI_JOB_QUEUED)
+            snprintf(sweep, sizeof sweep, "  sens %d/%d", sw->progress.done,
+                     sw->progress.total ? sw->progress.total : UI_SWEEP_MAX);
+        snprintf(right, sizeof right, "%d/%d%s%s  sort: %s ", s->sel + 1, s->n_rows, marked,
+                 sweep, ui_sort_name(s->sort));
     }
     int rw = ui_text_width(right);
-    rw = rw > r->w / 2 ? 0 : rw;
+    rw = rw > r->w / 2 || (s->message[0] && s->input == UI_INPUT_NORMAL &&
+                           ui_text_width(s->message) > r->w - rw - 2)
+             ? 0
+             : rw;
     int lw = r->w - rw - 1;
     if (s->input == UI_INPUT_SEARCH)
         draw_search(s, r->y, r->x, lw);
+    else if (s->input == UI_INPUT_PROMPT)
+        draw_prompt(s, r->y, r->x, lw);
     else if (s->message[0])
-        ui_draw_str(r->y, r->x + 1, lw - 1, s->message, UI_ST_STATUS);
+        draw_message(s, r, lw);
     else
         draw_hints(s, r->y, r->x, lw);
     if (rw)

@@ -20,6 +20,12 @@ typedef enum {
     UI_ST_STATUS,
     UI_ST_TOTAL,
     UI_ST_FRAME,
+    UI_ST_BETTER,  /* a change for the better */
+    UI_ST_WORSE,   /* ... for the worse */
+    UI_ST_CHANGED, /* a table cell that differs from the base model */
+    UI_ST_VISUAL,  /* rows in a visual range */
+    UI_ST_REMOVED, /* channels the current setting removes */
+    UI_ST_STATUS_ERROR,
     UI_ST_COUNT
 } ui_style;
 

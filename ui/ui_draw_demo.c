@@ -9,7 +9,7 @@
 
 typedef struct demo_value {
     char big[24];      /* drawn in big digits when there is room */
-    char caption[320]; /* unit and what kind of number it is */
+    char caption[UI_PATH_MAX + 256]; /* unit and what kind of number it is */
     ui_style st;
 } demo_value;
 
@@ -49,13 +49,13 @@ static void latency_value(const ui_state *s, const ui_job_report *lat, const ui_
     }
 }
 
-static void size_value(const ui_state *s, demo_value *v)
+static void size_value(double bytes, bool base, demo_value *v)
 {
-    double bytes = 4.0 * (double)s->totals.all_params;
     bool mb = bytes >= 1e6;
     snprintf(v->big, sizeof v->big, "%.*f", mb ? (bytes < 1e7 ? 2 : 1) : 0,
              mb ? bytes / 1e6 : bytes / 1e3);
-    snprintf(v->caption, sizeof v->caption, "%s of float32 weights", mb ? "MB" : "KB");
+    snprintf(v->caption, sizeof v->caption, "%s of weights%s", mb ? "MB" : "KB",
+             base ? " (float32)" : " (as stored)");
     v->st = UI_ST_FINAL;
 }
 
@@ -102,18 +102,25 @@ void ui_draw_demo_view(const ui_state *s, const ui_layout *l)
              : s->model_path ? s->model_path
                              : "");
     ui_draw_str(0, (l->cols - ui_text_width(title)) / 2, l->cols, title, UI_ST_TITLE);
-    const char *heading = s->generation ? "AFTER (current settings)" : "AFTER (no edits yet)";
+    const char *heading =
+        !ui_state_is_base(s) ? "AFTER (current settings)" : "AFTER (no edits yet)";
     ui_draw_str(2, LABEL_W + (col_w - 17) / 2, col_w, "BEFORE (original)", UI_ST_COLHEAD);
     ui_draw_str(2, LABEL_W + col_w + (col_w - ui_text_width(heading)) / 2, col_w, heading,
                 UI_ST_COLHEAD);
     demo_value before[3], after[3];
     static const char *const labels[] = {"top-1", "latency", "size"};
     accuracy_value(s, &s->base[UI_JOB_EVAL], &before[0]);
-    accuracy_value(s, &s->job[UI_JOB_EVAL], &after[0]);
+    bool edited = !ui_state_is_base(s), prev;
+    const ui_job_report *now = ui_summary_now_eval(s, &prev);
+    accuracy_value(s, edited ? (now ? now : &s->job[UI_JOB_EVAL]) : &s->base[UI_JOB_EVAL],
+                   &after[0]);
     latency_value(s, &s->base[UI_JOB_LATENCY], &s->base[UI_JOB_EVAL], &before[1]);
-    latency_value(s, &s->job[UI_JOB_LATENCY], &s->job[UI_JOB_EVAL], &after[1]);
-    size_value(s, &before[2]);
-    size_value(s, &after[2]); /* compression will change this once the engine can compress */
+    latency_value(s,
+                  edited ? (prev ? &s->last[UI_JOB_LATENCY] : &s->job[UI_JOB_LATENCY])
+                         : &s->base[UI_JOB_LATENCY],
+                  edited ? (now ? now : &s->job[UI_JOB_EVAL]) : &s->base[UI_JOB_EVAL], &after[1]);
+    size_value((double)s->base_size.bytes, true, &before[2]);
+    size_value((double)ui_state_size_now(s).bytes, !edited, &after[2]);
     int block = scale ? UI_BIG_HEIGHT * scale + 1 : 1;
     int spare = l->lines - 1 - DEMO_TOP - 3 * block, gap = spare >= 6 ? spare / 4 : spare >= 2;
     int y = DEMO_TOP;

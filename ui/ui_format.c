@@ -227,3 +227,57 @@ char *ui_big_row(char *buf, size_t n, const char *text, int row, int scale, bool
     }
     return buf;
 }
+
+static const char *const vblocks[] = {"\u2581", "\u2582", "\u2583", "\u2584",
+                                      "\u2585", "\u2586", "\u2587", "\u2588"};
+
+char *ui_spark_levels(char *buf, size_t n, const double *v, int count, double top, bool utf8)
+{
+    static const char ascii[] = ".:-=+*#@";
+    size_t len = 0;
+    put(buf, n, &len, "");
+    for (int i = 0; i < count; i++) {
+        double level = top > 0 ? v[i] / top : 0;
+        int k = (int)ceil(level * 8.0) - 1;
+        k = k > 7 ? 7 : k < 0 ? 0 : k;
+        char one[2] = {ascii[k], 0};
+        put(buf, n, &len, level <= 0 ? " " : utf8 ? vblocks[k] : one);
+    }
+    return buf;
+}
+
+void ui_histogram(const double *v, int count, double lo, double hi, int bins, int *counts)
+{
+    for (int b = 0; b < bins; b++)
+        counts[b] = 0;
+    if (bins <= 0)
+        return;
+    double span = hi - lo;
+    for (int i = 0; i < count; i++) {
+        int b = span > 0 ? (int)floor((v[i] - lo) / span * bins) : 0;
+        counts[b < 0 ? 0 : b >= bins ? bins - 1 : b]++;
+    }
+}
+
+char *ui_plot_row(char *buf, size_t n, const double *v, int count, double lo, double hi,
+                  int height, int row, int colw, bool utf8)
+{
+    size_t len = 0;
+    put(buf, n, &len, "");
+    int from_bottom = height - 1 - row;
+    for (int i = 0; i < count; i++) {
+        double f = hi > lo ? (v[i] - lo) / (hi - lo) : 0;
+        f = f < 0 || f != f ? 0 : f > 1 ? 1 : f;
+        int eighths = (int)lround(f * height * 8) - from_bottom * 8;
+        eighths = eighths < 0 ? 0 : eighths > 8 ? 8 : eighths;
+        const char *cell = eighths == 0 ? " "
+                           : utf8       ? vblocks[eighths - 1]
+                           : eighths >= 4 ? "#"
+                                          : ".";
+        int bar = colw > 1 ? colw - 1 : 1;
+        put_n(buf, n, &len, cell, bar);
+        if (colw > 1)
+            put(buf, n, &len, " ");
+    }
+    return buf;
+}

@@ -30,6 +30,17 @@ char *ui_spark(char *buf, size_t n, const double *v, int count, int width, bool 
 /* A bar frac (0..1) of width columns long, in eighths of a cell when utf8; padded to width. */
 char *ui_hbar(char *buf, size_t n, double frac, int width, bool utf8);
 
+/* One glyph per value, its height relative to top (a sparkline of levels); 0 draws a space,
+ * anything above 0 at least the lowest block. */
+char *ui_spark_levels(char *buf, size_t n, const double *v, int count, double top, bool utf8);
+/* Counts of v[0..count) in `bins` equal bins over [lo, hi] (values outside go to the ends). */
+void ui_histogram(const double *v, int count, double lo, double hi, int bins, int *counts);
+/* One text row (0: top) of a column chart of v[0..count) scaled from lo (empty) to hi (full
+ * height rows), each column colw cells wide (the last cell of each is a gap when colw > 1),
+ * in eighths of a cell when utf8. */
+char *ui_plot_row(char *buf, size_t n, const double *v, int count, double lo, double hi,
+                  int height, int row, int colw, bool utf8);
+
 /* Big 3x5 digits for the workshop view (digits . % - x and space), each pixel scale x scale
  * cells: the width in columns, and row (0 .. UI_BIG_HEIGHT * scale - 1) as text. */
 int ui_big_width(const char *text, int scale);

@@ -13,7 +13,8 @@ enum { UI_KEY_ESC = 27, UI_MAX_KEYS = 4 };
 /* Where a binding applies. */
 enum { UI_ON_TABLE = 1u << 0, UI_ON_DEMO = 1u << 1, UI_ON_ALL = UI_ON_TABLE | UI_ON_DEMO };
 
-typedef unsigned (*ui_action)(ui_state *s);
+/* An action gets the key that invoked it (one binding may hold a pair: j/k, +/-). */
+typedef unsigned (*ui_action)(ui_state *s, int key);
 
 typedef struct ui_binding {
     int keys[UI_MAX_KEYS]; /* 0-terminated unless full */

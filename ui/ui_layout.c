@@ -1,5 +1,6 @@
 #include "ui_layout.h"
 
+#include "ui_edit.h"
 #include "ui_format.h"
 
 #include <stdio.h>
@@ -11,9 +12,10 @@ ui_layout ui_layout_compute(int cols, int lines, const ui_state *s)
 {
     ui_layout l = {.cols = cols, .lines = lines};
     l.too_small = cols < UI_MIN_COLS || lines < UI_MIN_LINES;
-    l.header = (ui_rect){0, 0, UI_HEADER_LINES, cols};
+    int head = lines >= UI_HEADER_FULL_FROM ? UI_HEADER_LINES : UI_HEADER_SHORT;
+    l.header = (ui_rect){0, 0, head, cols};
     l.status = (ui_rect){lines - 1, 0, 1, cols};
-    int y = UI_HEADER_LINES, h = lines - 1 - UI_HEADER_LINES;
+    int y = head, h = lines - 1 - head;
     l.table = (ui_rect){y, 0, h, cols};
     if (s->show_detail && cols >= UI_WIDE_COLS) {
         int w = clampi(cols / 3, 44, 72);
@@ -38,7 +40,7 @@ int ui_layout_body_row(const ui_layout *l, int y, int x)
 
 /* ---- columns ---- */
 
-enum { NAME_MIN = 10, L1_NATURAL = 10, L1_MAX = 32 };
+enum { NAME_MIN = 10, NAME_WANT = 20, L1_NATURAL = 10, L1_MAX = 32 };
 
 typedef struct column_spec {
     const char *title;
@@ -47,11 +49,12 @@ typedef struct column_spec {
 } column_spec;
 
 static const column_spec columns[UI_COL_COUNT] = {
-    [UI_COL_NAME] = {"layer", false, 0},   [UI_COL_OP] = {"op", false, 6},
-    [UI_COL_SHAPE] = {"output", false, 7}, [UI_COL_PARAMS] = {"params", true, 0},
-    [UI_COL_MACS] = {"MACs", true, 0},     [UI_COL_MACS_PCT] = {"%MACs", true, 5},
-    [UI_COL_ZEROS] = {"zeros", true, 8},   [UI_COL_L1] = {"L1 by chan", false, 2},
-    [UI_COL_PRUNE] = {"prune", true, 3},   [UI_COL_QUANT] = {"quant", true, 4},
+    [UI_COL_NAME] = {"layer", false, 0},   [UI_COL_OP] = {"op", false, 9},
+    [UI_COL_SHAPE] = {"output", false, 8}, [UI_COL_PARAMS] = {"params", true, 0},
+    [UI_COL_MACS] = {"MACs", true, 0},     [UI_COL_MACS_PCT] = {"%MACs", true, 7},
+    [UI_COL_ZEROS] = {"zeros", true, 4},   [UI_COL_L1] = {"L1 by chan", false, 6},
+    [UI_COL_PRUNE] = {"prune", false, 2},  [UI_COL_QUANT] = {"quant", false, 3},
+    [UI_COL_SENS] = {"sens", true, 5},
 };
 
 const char *ui_column_title(ui_col_id id) { return columns[id].title; }
@@ -69,36 +72,133 @@ static char *shape_cell(const sb_shape *sh, char *buf, size_t n)
 
 static double ratio(int64_t a, int64_t b) { return b > 0 ? (double)a / (double)b : 0; }
 
-/* "50%m" magnitude, "50%c" channels (L1), "g" global; "w4", "w8a8" quantised; else "-". */
-static char *setting_cell(const ui_state *s, const ui_row *r, ui_col_id id, char *buf, size_t n)
+static bool same_shape(const sb_shape *a, const sb_shape *b)
 {
-    static const char method[] = {
-        [SB_PRUNE_MAGNITUDE] = 'm', [SB_PRUNE_L1] = 'c', [SB_PRUNE_GLOBAL] = 'g'};
-    int i = ui_table_row_index(s, r);
-    const sb_layer_config *c = i < s->cfg.n_layers ? &s->cfg.layer[i] : NULL;
-    snprintf(buf, n, "-");
-    if (!c)
-        return buf;
-    if (id == UI_COL_PRUNE && c->prune == SB_PRUNE_GLOBAL)
-        snprintf(buf, n, "g");
-    else if (id == UI_COL_PRUNE && c->prune != SB_PRUNE_NONE)
-        snprintf(buf, n, "%.0f%%%c", 100.0 * c->ratio, method[c->prune]);
-    else if (id == UI_COL_QUANT && (c->wbits < 32 || c->act8))
-        snprintf(buf, n, c->act8 ? "w%da8" : "w%d", c->wbits);
+    if (a->rank != b->rank)
+        return false;
+    for (int d = 0; d < a->rank; d++)
+        if (a->dim[d] != b->dim[d])
+            return false;
+    return true;
+}
+
+/* Totals of the current model's layers (or the base's). */
+static void totals_now(const ui_state *s, int64_t *params, int64_t *macs, int64_t *zeros)
+{
+    *params = s->totals.params, *macs = s->totals.macs, *zeros = s->totals.zeros;
+    if (!ui_row_now(s, 0))
+        return;
+    *params = *macs = *zeros = 0;
+    for (int i = 0; i < s->n_rows; i++) {
+        const ui_layer_stats *ls = ui_row_now(s, i);
+        *params += ls ? ls->params : s->rows[i].info.params;
+        *macs += ls ? ls->macs : s->rows[i].info.macs;
+        *zeros += ls ? ls->zeros : s->rows[i].info.zeros;
+    }
+}
+
+static char *count_pair(char *buf, size_t n, int64_t now, int64_t base, bool wide)
+{
+    char a[16], b[16];
+    ui_fmt_count(a, sizeof a, now);
+    if (wide && now != base)
+        snprintf(buf, n, "%s/%s", a, ui_fmt_count(b, sizeof b, base));
+    else
+        snprintf(buf, n, "%s", a);
     return buf;
 }
 
-static char *total_cell(const ui_state *s, ui_col_id id, char *buf, size_t n)
+static char *total_cell(const ui_state *s, ui_col_id id, bool wide, char *buf, size_t n)
 {
-    const sb_model_totals *t = &s->totals;
+    int64_t params, macs, zeros;
+    totals_now(s, &params, &macs, &zeros);
     buf[0] = 0;
     switch (id) {
     case UI_COL_NAME: snprintf(buf, n, "total: %d layers", s->n_rows); break;
-    case UI_COL_PARAMS: ui_fmt_count(buf, n, t->params); break;
-    case UI_COL_MACS: ui_fmt_count(buf, n, t->macs); break;
-    case UI_COL_MACS_PCT: ui_fmt_pct(buf, n, t->macs > 0 ? 1.0 : 0.0); break;
-    case UI_COL_ZEROS: ui_fmt_pct(buf, n, ratio(t->zeros, t->params)); break;
+    case UI_COL_PARAMS: count_pair(buf, n, params, s->totals.params, wide); break;
+    case UI_COL_MACS: count_pair(buf, n, macs, s->totals.macs, wide); break;
+    case UI_COL_MACS_PCT: ui_fmt_pct(buf, n, ratio(macs, s->totals.macs)); break;
+    case UI_COL_ZEROS: ui_fmt_pct(buf, n, ratio(zeros, params)); break;
     default: break;
+    }
+    return buf;
+}
+
+/* Top-1 change (points) when the layer alone is pruned by half, from its sweep. */
+static char *sens_cell(const ui_state *s, const ui_row *r, char *buf, size_t n)
+{
+    const ui_sens *sn = &r->sens;
+    const ui_job_report *sw = &s->job[UI_JOB_SWEEP];
+    buf[0] = 0;
+    if (sn->known) {
+        int at0 = -1, at5 = -1;
+        for (int i = 0; i < sn->n; i++) {
+            at0 = sn->ratio[i] == 0 ? i : at0;
+            at5 = sn->ratio[i] > 0.49 && sn->ratio[i] < 0.51 ? i : at5;
+        }
+        if (at0 >= 0 && at5 >= 0)
+            snprintf(buf, n, "%+.1f", 100 * (sn->top1[at5] - sn->top1[at0]));
+    } else if ((sw->state == UI_JOB_RUNNING || sw->state == UI_JOB_QUEUED) &&
+               sw->layer == ui_table_row_index(s, r)) {
+        snprintf(buf, n, "...");
+    }
+    return buf;
+}
+
+bool ui_table_cell_changed(const ui_state *s, const ui_row *r, ui_col_id id)
+{
+    if (!r)
+        return false;
+    const ui_layer_stats *now = ui_row_now(s, ui_table_row_index(s, r));
+    const sb_layer_info *in = &r->info;
+    if (!now)
+        return false;
+    switch (id) {
+    case UI_COL_SHAPE: return !same_shape(&now->out_shape, &in->out_shape);
+    case UI_COL_PARAMS: return now->params != in->params;
+    case UI_COL_MACS:
+    case UI_COL_MACS_PCT: return now->macs != in->macs;
+    case UI_COL_ZEROS: return now->zeros != in->zeros;
+    default: return false;
+    }
+}
+
+char *ui_table_cell_ex(const ui_state *s, const ui_row *r, ui_col_id id, int width, bool wide,
+                       char *buf, size_t n)
+{
+    if (!r)
+        return total_cell(s, id, wide, buf, n);
+    const sb_layer_info *in = &r->info;
+    int row = ui_table_row_index(s, r);
+    const ui_layer_stats *now = ui_row_now(s, row);
+    sb_shape shape = now ? now->out_shape : in->out_shape;
+    int64_t params = now ? now->params : in->params, macs = now ? now->macs : in->macs;
+    int64_t zeros = now ? now->zeros : in->zeros;
+    char a[64], b[64];
+    switch (id) {
+    case UI_COL_NAME: snprintf(buf, n, "%s", in->name); break;
+    case UI_COL_OP: snprintf(buf, n, "%s", in->op); break;
+    case UI_COL_SHAPE:
+        shape_cell(&shape, a, sizeof a);
+        if (wide && !same_shape(&shape, &in->out_shape))
+            snprintf(buf, n, "%s/%s", a, shape_cell(&in->out_shape, b, sizeof b));
+        else
+            snprintf(buf, n, "%s", a);
+        break;
+    case UI_COL_PARAMS: count_pair(buf, n, params, in->params, wide); break;
+    case UI_COL_MACS: count_pair(buf, n, macs, in->macs, wide); break;
+    case UI_COL_MACS_PCT: ui_fmt_pct(buf, n, ratio(macs, s->totals.macs)); break;
+    case UI_COL_ZEROS: ui_fmt_pct(buf, n, ratio(zeros, params)); break;
+    case UI_COL_L1: ui_spark(buf, n, r->l1_sorted, (int)in->out_channels, width, s->utf8); break;
+    case UI_COL_PRUNE: ui_prune_text(s, row, buf, n); break;
+    case UI_COL_QUANT:
+        if (row < s->cfg.n_layers)
+            ui_quant_text(&s->cfg.layer[row], buf, n);
+        else
+            snprintf(buf, n, "-");
+        break;
+    case UI_COL_SENS: sens_cell(s, r, buf, n); break;
+    default: buf[0] = 0; break;
     }
     return buf;
 }
@@ -106,32 +206,18 @@ static char *total_cell(const ui_state *s, ui_col_id id, char *buf, size_t n)
 char *ui_table_cell(const ui_state *s, const ui_row *r, ui_col_id id, int width, char *buf,
                     size_t n)
 {
-    if (!r)
-        return total_cell(s, id, buf, n);
-    const sb_layer_info *in = &r->info;
-    switch (id) {
-    case UI_COL_NAME: snprintf(buf, n, "%s", in->name); break;
-    case UI_COL_OP: snprintf(buf, n, "%s", in->op); break;
-    case UI_COL_SHAPE: shape_cell(&in->out_shape, buf, n); break;
-    case UI_COL_PARAMS: ui_fmt_count(buf, n, in->params); break;
-    case UI_COL_MACS: ui_fmt_count(buf, n, in->macs); break;
-    case UI_COL_MACS_PCT: ui_fmt_pct(buf, n, ratio(in->macs, s->totals.macs)); break;
-    case UI_COL_ZEROS: ui_fmt_pct(buf, n, ratio(in->zeros, in->params)); break;
-    case UI_COL_L1: ui_spark(buf, n, r->l1_sorted, (int)in->out_channels, width, s->utf8); break;
-    default: setting_cell(s, r, id, buf, n); break;
-    }
-    return buf;
+    return ui_table_cell_ex(s, r, id, width, false, buf, n);
 }
 
-static int natural_width(const ui_state *s, ui_col_id id)
+static int natural_width(const ui_state *s, ui_col_id id, bool wide)
 {
     char buf[256];
     int w = ui_text_width(columns[id].title);
     if (id == UI_COL_L1)
         return L1_NATURAL > w ? L1_NATURAL : w;
     for (int i = id == UI_COL_NAME ? 0 : -1; i < s->n_rows; i++) { /* "total" spans blanks */
-        int cw =
-            ui_text_width(ui_table_cell(s, i < 0 ? NULL : &s->rows[i], id, 0, buf, sizeof buf));
+        int cw = ui_text_width(
+            ui_table_cell_ex(s, i < 0 ? NULL : &s->rows[i], id, 0, wide, buf, sizeof buf));
         w = cw > w ? cw : w;
     }
     return w;
@@ -156,17 +242,45 @@ static bool drop_one(bool *on)
     return worst >= 0;
 }
 
+/* The sensitivity column appears once a sweep has run or runs. */
+static bool has_sens(const ui_state *s)
+{
+    const ui_job_report *sw = &s->job[UI_JOB_SWEEP];
+    if (sw->state == UI_JOB_RUNNING || sw->state == UI_JOB_QUEUED)
+        return true;
+    for (int i = 0; i < s->n_rows; i++)
+        if (s->rows[i].sens.known)
+            return true;
+    return false;
+}
+
+/* Columns at their natural widths, dropping the least important until the name has room;
+ * false when a column had to go. */
+static bool choose(const ui_state *s, int width, bool wide, bool *on, int *w)
+{
+    bool all = true;
+    for (int id = 0; id < UI_COL_COUNT; id++) {
+        w[id] = natural_width(s, (ui_col_id)id, wide);
+        on[id] = id != UI_COL_SENS || has_sens(s);
+    }
+    /* module paths ("blocks.3.expand.0") are what tells layers apart: give the name up to
+     * NAME_WANT columns before keeping the op and the shape */
+    int avail = width - UI_ROW_PREFIX;
+    int want = w[UI_COL_NAME] < NAME_WANT ? w[UI_COL_NAME] : NAME_WANT;
+    want = want < NAME_MIN ? NAME_MIN : want;
+    while (avail - used_width(on, w) < want && drop_one(on))
+        all = false;
+    return all && avail - used_width(on, w) >= want;
+}
+
 ui_colset ui_table_columns(const ui_state *s, int width)
 {
     int w[UI_COL_COUNT];
     bool on[UI_COL_COUNT];
-    for (int id = 0; id < UI_COL_COUNT; id++) {
-        w[id] = natural_width(s, (ui_col_id)id);
-        on[id] = true;
-    }
+    bool wide = ui_row_now(s, 0) && choose(s, width, true, on, w); /* "now/base" cells fit */
+    if (!wide)
+        choose(s, width, false, on, w);
     int avail = width - UI_ROW_PREFIX;
-    while (avail - used_width(on, w) < NAME_MIN && drop_one(on))
-        ;
     int room = avail - used_width(on, w);
     int name_w = room < w[UI_COL_NAME] ? room : w[UI_COL_NAME];
     name_w = name_w < 4 ? 4 : name_w;
@@ -175,7 +289,7 @@ ui_colset ui_table_columns(const ui_state *s, int width)
         w[UI_COL_L1] += grow;
     }
     w[UI_COL_NAME] = name_w;
-    ui_colset cs = {0};
+    ui_colset cs = {.wide = wide};
     for (int id = 0, x = UI_ROW_PREFIX; id < UI_COL_COUNT; id++) {
         if (!on[id])
             continue;

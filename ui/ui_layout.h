@@ -11,7 +11,9 @@ enum {
     UI_MIN_COLS = 40, /* below this the views draw a "too small" notice */
     UI_MIN_LINES = 10,
     UI_WIDE_COLS = 130, /* from here the detail pane sits beside the table */
-    UI_HEADER_LINES = 3,
+    UI_HEADER_LINES = 5, /* title and four metric lines */
+    UI_HEADER_SHORT = 3, /* below UI_HEADER_FULL_FROM lines: title, top-1, latency */
+    UI_HEADER_FULL_FROM = 20,
     UI_ROW_PREFIX = 2, /* mark glyph and a space before the first column */
 };
 
@@ -41,11 +43,13 @@ typedef enum {
     UI_COL_L1,
     UI_COL_PRUNE,
     UI_COL_QUANT,
+    UI_COL_SENS,
     UI_COL_COUNT
 } ui_col_id;
 
 typedef struct ui_colset {
-    int n; /* columns shown, left to right */
+    bool wide; /* cells that changed show "now/base" */
+    int n;     /* columns shown, left to right */
     ui_col_id id[UI_COL_COUNT];
     int x[UI_COL_COUNT]; /* offset from the table's left edge */
     int w[UI_COL_COUNT];
@@ -56,8 +60,13 @@ typedef struct ui_colset {
 ui_colset ui_table_columns(const ui_state *s, int width);
 const char *ui_column_title(ui_col_id id);
 bool ui_column_right(ui_col_id id);
-/* The text of one cell, at most width columns; r == NULL gives the totals row. */
+/* The text of one cell, at most width columns; r == NULL gives the totals row. Numbers are the
+ * current model's; wide cells add the base value where it differs ("120k/240k"). */
 char *ui_table_cell(const ui_state *s, const ui_row *r, ui_col_id id, int width, char *buf,
                     size_t n);
+char *ui_table_cell_ex(const ui_state *s, const ui_row *r, ui_col_id id, int width, bool wide,
+                       char *buf, size_t n);
+/* Whether the cell's value differs from the base model's (drawn highlighted). */
+bool ui_table_cell_changed(const ui_state *s, const ui_row *r, ui_col_id id);
 
 #endif

@@ -1,5 +1,6 @@
 #include "ui_state.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,8 @@ void ui_state_init(ui_state *s)
     memset(s, 0, sizeof *s);
     s->page = 1;
     for (int k = 0; k < UI_JOB_COUNT; k++)
-        s->job[k] = s->base[k] = (ui_job_report){.kind = (ui_job_kind)k, .state = UI_JOB_IDLE};
+        s->job[k] = s->base[k] = s->last[k] =
+            (ui_job_report){.kind = (ui_job_kind)k, .state = UI_JOB_IDLE};
 }
 
 void ui_state_message(ui_state *s, const char *fmt, ...)
@@ -27,6 +29,16 @@ void ui_state_message(ui_state *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(s->message, sizeof s->message, fmt, ap);
     va_end(ap);
+    s->message_error = false;
+}
+
+void ui_state_error(ui_state *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->message, sizeof s->message, fmt, ap);
+    va_end(ap);
+    s->message_error = true;
 }
 
 typedef struct channel_l1 {
@@ -74,10 +86,13 @@ bool ui_state_set_layers(ui_state *s, const sb_layer_info *infos, const double *
     s->n_rows = s->cfg.n_layers = n;
     for (int i = 0; i < n; i++)
         s->cfg.layer[i] = SB_LAYER_DEFAULT;
+    s->cfg.calib_images = 512; /* as sb_config_new: a Config the engine would accept */
+    s->cfg.percentile = 99.99;
     if (!copy_config(&s->saved, &s->cfg))
         return false;
     for (int i = 0; i < n; i++) {
         s->rows[i].info = infos[i];
+        s->rows[i].group = -1;
         s->order[i] = i;
         if (!sort_channels(&s->rows[i], l1 ? l1[i] : NULL))
             return false;
@@ -98,15 +113,92 @@ bool ui_state_load(ui_state *s, const sb_model *m)
     }
     s->model_path = sb_model_path(m);
     s->totals = sb_model_totals_get(m);
+    s->base_size = sb_model_size(m);
     ok = ok && ui_state_set_layers(s, infos, l1, n);
     if (ok) { /* the engine's defaults for the global settings too */
         sb_config_free(&s->cfg);
         sb_config_free(&s->saved);
         ok = !sb_config_new(m, &s->cfg, &err) && copy_config(&s->saved, &s->cfg);
     }
+    int ng = sb_model_num_groups(m);
+    ui_group *groups = calloc((size_t)ng + 1, sizeof *groups);
+    int *group_of = calloc((size_t)n + 1, sizeof *group_of);
+    ok = ok && groups && group_of;
+    for (int g = 0; ok && g < ng; g++) {
+        sb_group_info gi;
+        ok = sb_model_group(m, g, &gi) == SB_OK;
+        groups[g] = (ui_group){.channels = gi.channels,
+                               .n_members = gi.n_members,
+                               .members = gi.members,
+                               .prunable = gi.prunable,
+                               .why_not = gi.why_not,
+                               .importance = sb_model_group_importance(m, g)};
+    }
+    for (int i = 0; ok && i < n; i++)
+        group_of[i] = sb_model_layer_group(m, i);
+    ok = ok && ui_state_set_groups(s, groups, ng, group_of);
+    free(groups);
+    free(group_of);
     free(infos);
     free(l1);
     return ok;
+}
+
+bool ui_state_set_groups(ui_state *s, const ui_group *groups, int n, const int *group_of_layer)
+{
+    free(s->groups);
+    s->groups = calloc((size_t)n + 1, sizeof *s->groups);
+    if (!s->groups)
+        return false;
+    if (n)
+        memcpy(s->groups, groups, (size_t)n * sizeof *groups);
+    s->n_groups = n;
+    for (int i = 0; i < s->n_rows; i++)
+        s->rows[i].group = group_of_layer[i] >= 0 && group_of_layer[i] < n ? group_of_layer[i] : -1;
+    return true;
+}
+
+ui_model_stats *ui_model_stats_new(const sb_model *m, uint64_t generation)
+{
+    ui_model_stats *st = calloc(1, sizeof *st);
+    int n = sb_model_num_layers(m);
+    if (!st || !(st->layer = calloc((size_t)n + 1, sizeof *st->layer))) {
+        free(st);
+        return NULL;
+    }
+    st->generation = generation;
+    st->size = sb_model_size(m);
+    st->n_layers = n;
+    for (int i = 0; i < n; i++) {
+        sb_layer_info in;
+        ui_layer_stats *ls = &st->layer[i];
+        if (sb_model_layer(m, i, &in) != SB_OK)
+            continue;
+        *ls = (ui_layer_stats){.out_shape = in.out_shape,
+                               .params = in.params,
+                               .macs = in.macs,
+                               .zeros = in.zeros,
+                               .out_channels = in.out_channels};
+        const double *l1 = sb_model_layer_l1(m, i);
+        ls->l1 = calloc((size_t)in.out_channels + 1, sizeof *ls->l1);
+        if (!ls->l1) {
+            ui_model_stats_free(st);
+            return NULL;
+        }
+        if (l1 && in.out_channels)
+            memcpy(ls->l1, l1, (size_t)in.out_channels * sizeof *l1);
+    }
+    return st;
+}
+
+void ui_model_stats_free(ui_model_stats *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < st->n_layers; i++)
+        free(st->layer[i].l1);
+    free(st->layer);
+    free(st);
 }
 
 static void history_clear(ui_history *h)
@@ -126,6 +218,8 @@ void ui_state_free(ui_state *s)
     free(s->rows);
     free(s->order);
     free(s->marked);
+    free(s->groups);
+    ui_model_stats_free(s->stats);
     sb_config_free(&s->cfg);
     sb_config_free(&s->saved);
     history_clear(&s->undo);
@@ -141,6 +235,14 @@ const ui_row *ui_table_selected(const ui_state *s)
 }
 
 int ui_table_row_index(const ui_state *s, const ui_row *r) { return (int)(r - s->rows); }
+
+int ui_table_position(const ui_state *s, int row)
+{
+    for (int p = 0; p < s->n_rows; p++)
+        if (s->order[p] == row)
+            return p;
+    return -1;
+}
 
 void ui_table_scroll(ui_state *s)
 {
@@ -233,6 +335,48 @@ void ui_table_mark(ui_state *s)
     s->marked[r] = !s->marked[r];
     s->n_marked += s->marked[r] ? 1 : -1;
     ui_table_move(s, 1);
+}
+
+/* ---- visual ranges and edit targets ---- */
+
+void ui_visual_begin(ui_state *s)
+{
+    if (!s->n_rows)
+        return;
+    s->visual = true;
+    s->visual_row = s->order[s->sel];
+}
+
+bool ui_visual_contains(const ui_state *s, int row)
+{
+    if (!s->visual)
+        return false;
+    int a = ui_table_position(s, s->visual_row), p = ui_table_position(s, row);
+    int lo = a < s->sel ? a : s->sel, hi = a < s->sel ? s->sel : a;
+    return p >= lo && p <= hi;
+}
+
+void ui_visual_mark(ui_state *s)
+{
+    for (int r = 0; r < s->n_rows; r++)
+        if (ui_visual_contains(s, r) && !s->marked[r]) {
+            s->marked[r] = true;
+            s->n_marked++;
+        }
+    s->visual = false;
+}
+
+void ui_visual_cancel(ui_state *s) { s->visual = false; }
+
+int ui_edit_targets(const ui_state *s, int *rows)
+{
+    int n = 0;
+    for (int r = 0; r < s->n_rows; r++)
+        if (s->visual ? ui_visual_contains(s, r) : s->n_marked && s->marked[r])
+            rows[n++] = r;
+    if (!n && s->n_rows)
+        rows[n++] = s->order[s->sel];
+    return n;
 }
 
 /* ---- search ---- */
@@ -340,7 +484,7 @@ static bool history_push(ui_history *h, sb_config c)
 static void changed(ui_state *s)
 {
     s->generation++;
-    for (int k = 0; k < UI_JOB_COUNT; k++)
+    for (int k = UI_JOB_EVAL; k <= UI_JOB_LATENCY; k++)
         s->job[k] = (ui_job_report){.kind = (ui_job_kind)k, .generation = s->generation};
 }
 
@@ -373,24 +517,244 @@ bool ui_state_undo(ui_state *s) { return step(s, &s->undo, &s->redo); }
 bool ui_state_redo(ui_state *s) { return step(s, &s->redo, &s->undo); }
 bool ui_state_has_unsaved(const ui_state *s) { return !sb_config_equal(&s->cfg, &s->saved); }
 
-/* ---- jobs ---- */
-
-ui_job_kind ui_state_on_report(ui_state *s, const ui_job_report *r)
+void ui_state_mark_saved(ui_state *s)
 {
-    if (r->generation != s->generation || r->kind < 0 || r->kind >= UI_JOB_COUNT)
-        return UI_JOB_NONE;
-    s->job[r->kind] = *r;
-    if (r->generation == 0)
-        s->base[r->kind] = *r;
-    bool settled = r->kind == UI_JOB_EVAL && r->state == UI_JOB_DONE;
-    return settled && s->job[UI_JOB_LATENCY].state == UI_JOB_IDLE ? UI_JOB_LATENCY : UI_JOB_NONE;
+    sb_config copy;
+    if (!copy_config(&copy, &s->cfg))
+        return;
+    sb_config_free(&s->saved);
+    s->saved = copy;
 }
 
-void ui_state_job_queued(ui_state *s, ui_job_kind k)
+bool ui_state_is_base(const ui_state *s)
+{
+    for (int i = 0; i < s->cfg.n_layers; i++)
+        if (!sb_layer_config_is_default(&s->cfg.layer[i]))
+            return false;
+    return true;
+}
+
+void ui_default_path(const ui_state *s, const char *suffix, char *buf, size_t n)
+{
+    const char *path = s->model_path ? s->model_path : "model.onnx";
+    size_t len = strlen(path);
+    if (len > 5 && strcmp(path + len - 5, ".onnx") == 0)
+        len -= 5;
+    snprintf(buf, n, "%.*s%s", (int)len, path, suffix);
+}
+
+/* ---- the line prompt ---- */
+
+void ui_prompt_begin(ui_state *s, int kind, const char *label, const char *text)
+{
+    s->input = UI_INPUT_PROMPT;
+    s->prompt = (ui_prompt){.kind = kind};
+    snprintf(s->prompt.label, sizeof s->prompt.label, "%s", label);
+    snprintf(s->prompt.text, sizeof s->prompt.text, "%s", text ? text : "");
+    s->prompt.len = (int)strlen(s->prompt.text);
+}
+
+void ui_prompt_type(ui_state *s, int ch)
+{
+    if (ch < 32 || ch > 126 || s->prompt.len >= (int)sizeof s->prompt.text - 1)
+        return;
+    s->prompt.text[s->prompt.len++] = (char)ch;
+    s->prompt.text[s->prompt.len] = 0;
+}
+
+void ui_prompt_erase(ui_state *s)
+{
+    if (s->prompt.len > 0)
+        s->prompt.text[--s->prompt.len] = 0;
+}
+
+void ui_prompt_clear(ui_state *s)
+{
+    s->prompt.len = 0;
+    s->prompt.text[0] = 0;
+}
+
+void ui_prompt_cancel(ui_state *s)
+{
+    s->input = UI_INPUT_NORMAL;
+    s->prompt.kind = UI_PROMPT_NONE;
+}
+
+bool ui_parse_ratio(ui_state *s, const char *text, double max, double *out)
+{
+    char *end;
+    while (*text == ' ')
+        text++;
+    double v = strtod(text, &end);
+    bool pct = false;
+    while (*end == ' ')
+        end++;
+    if (*end == '%') {
+        pct = true;
+        end++;
+    }
+    while (*end == ' ')
+        end++;
+    if (end == text || *end || v != v) {
+        ui_state_error(s, "'%s' is not a ratio (type 0.5 or 50%%)", text);
+        return false;
+    }
+    v = pct || v > 1 ? v / 100 : v; /* "50" means 50% */
+    if (v < 0 || v > max + 1e-12) {
+        ui_state_error(s, "ratio %g is outside 0..%g", v, max);
+        return false;
+    }
+    *out = nearbyint(v * 10000) / 10000;
+    return true;
+}
+
+/* ---- structured pruning: which channels go ---- */
+
+double ui_group_ratio(const ui_state *s, int group, int *by_row)
+{
+    double ratio = 0;
+    if (by_row)
+        *by_row = -1;
+    for (int r = 0; group >= 0 && r < s->n_rows && r < s->cfg.n_layers; r++)
+        if (s->rows[r].group == group && s->cfg.layer[r].prune == SB_PRUNE_L1 &&
+            s->cfg.layer[r].ratio > ratio) {
+            ratio = s->cfg.layer[r].ratio;
+            if (by_row)
+                *by_row = r;
+        }
+    return ratio;
+}
+
+typedef struct unit_rank {
+    double v;
+    int unit;
+} unit_rank;
+
+static int cmp_unit(const void *a, const void *b)
+{
+    const unit_rank *x = a, *y = b;
+    if (x->v != y->v)
+        return x->v < y->v ? -1 : 1;
+    return x->unit - y->unit;
+}
+
+int ui_group_removed(const ui_group *g, double ratio, bool *removed)
+{
+    int n = g->channels;
+    memset(removed, 0, (size_t)(n > 0 ? n : 0) * sizeof *removed);
+    if (n <= 0 || ratio <= 0 || !g->importance)
+        return 0;
+    unit_rank *r = malloc((size_t)n * sizeof *r);
+    if (!r)
+        return 0;
+    for (int u = 0; u < n; u++)
+        r[u] = (unit_rank){g->importance[u], u};
+    qsort(r, (size_t)n, sizeof *r, cmp_unit);
+    int k = (int)nearbyint(ratio * n); /* half to even, as the engine rounds */
+    k = k > n - 1 ? n - 1 : k < 0 ? 0 : k;
+    for (int i = 0; i < k; i++)
+        removed[r[i].unit] = true;
+    free(r);
+    return k;
+}
+
+const char *ui_row_why_not_l1(const ui_state *s, int row)
+{
+    int g = row >= 0 && row < s->n_rows ? s->rows[row].group : -1;
+    if (g < 0)
+        return "they are not part of a channel group";
+    if (!s->groups[g].prunable)
+        return s->groups[g].why_not ? s->groups[g].why_not : "the group cannot be pruned";
+    return NULL;
+}
+
+/* ---- jobs ---- */
+
+static bool is_result(ui_job_kind k) { return k == UI_JOB_EVAL || k == UI_JOB_LATENCY; }
+
+static void take_sweep(ui_state *s, const ui_job_report *r)
+{
+    s->job[UI_JOB_SWEEP] = *r;
+    if (r->state != UI_JOB_DONE || r->layer < 0 || r->layer >= s->n_rows)
+        return;
+    ui_sens *sens = &s->rows[r->layer].sens;
+    *sens = (ui_sens){.known = true, .method = r->method};
+    for (int i = 0; i < r->n_points && i < UI_SWEEP_MAX; i++) {
+        const sb_sweep_point *p = &r->points[i];
+        sens->ratio[sens->n] = p->ratio;
+        sens->top1[sens->n++] = p->images ? (double)p->correct1 / p->images : 0;
+        sens->images = p->images;
+    }
+}
+
+ui_job_kind ui_state_on_report(ui_state *s, const ui_job_report *r, uint64_t *gen)
+{
+    *gen = r->generation;
+    if (r->kind < 0 || r->kind >= UI_JOB_COUNT)
+        return UI_JOB_NONE;
+    if (r->kind == UI_JOB_SWEEP) {
+        if (r->generation == s->sweep_id)
+            take_sweep(s, r);
+        return UI_JOB_NONE;
+    }
+    if (r->kind == UI_JOB_FILE) {
+        s->job[UI_JOB_FILE] = *r;
+        if (r->state == UI_JOB_DONE)
+            ui_state_message(s, "%s", r->error);
+        else if (r->state == UI_JOB_FAILED)
+            ui_state_error(s, "%s", r->error);
+        return UI_JOB_NONE;
+    }
+    ui_job_report *slot;
+    if (r->generation == 0)
+        slot = &s->base[r->kind];
+    else if (r->generation == s->generation)
+        slot = &s->job[r->kind];
+    else
+        return UI_JOB_NONE; /* stale */
+    *slot = *r;
+    if (r->generation && r->state == UI_JOB_DONE)
+        s->last[r->kind] = *r;
+    if (r->generation && r->kind == UI_JOB_EVAL && r->state == UI_JOB_FAILED)
+        ui_state_error(s, "%s", r->error); /* the previous results stay on screen */
+    bool settled = r->kind == UI_JOB_EVAL && r->state == UI_JOB_DONE;
+    const ui_job_report *lat = r->generation ? &s->job[UI_JOB_LATENCY] : &s->base[UI_JOB_LATENCY];
+    return settled && lat->state == UI_JOB_IDLE ? UI_JOB_LATENCY : UI_JOB_NONE;
+}
+
+void ui_state_job_queued(ui_state *s, ui_job_kind k, uint64_t gen)
 {
     if (k < 0 || k >= UI_JOB_COUNT)
         return;
-    s->job[k] = (ui_job_report){.kind = k, .state = UI_JOB_QUEUED, .generation = s->generation};
-    if (s->generation == 0)
-        s->base[k] = s->job[k];
+    ui_job_report q = {.kind = k, .state = UI_JOB_QUEUED, .generation = gen};
+    if (!is_result(k))
+        s->job[k] = q;
+    else if (gen == 0)
+        s->base[k] = q;
+    else if (gen == s->generation)
+        s->job[k] = q;
+}
+
+void ui_state_set_stats(ui_state *s, ui_model_stats *st)
+{
+    if (!st)
+        return;
+    if (s->stats && s->stats->generation > st->generation) {
+        ui_model_stats_free(st);
+        return;
+    }
+    ui_model_stats_free(s->stats);
+    s->stats = st;
+}
+
+const ui_layer_stats *ui_row_now(const ui_state *s, int row)
+{
+    if (ui_state_is_base(s) || !s->stats || row < 0 || row >= s->stats->n_layers)
+        return NULL;
+    return &s->stats->layer[row];
+}
+
+sb_size_info ui_state_size_now(const ui_state *s)
+{
+    return ui_state_is_base(s) || !s->stats ? s->base_size : s->stats->size;
 }

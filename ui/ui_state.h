@@ -1,5 +1,6 @@
 /* Workbench UI state: plain data plus the functions that change it. No curses and no threads,
- * so the state machine is unit-tested without a terminal; views only draw it. */
+ * so the state machine is unit-tested without a terminal; views only draw it. Editing
+ * operations (prune, quantise, reset, load) live in ui_edit.c. */
 #ifndef UI_STATE_H
 #define UI_STATE_H
 
@@ -19,10 +20,25 @@ enum {
 
 typedef enum { UI_SORT_ORDER, UI_SORT_MACS, UI_SORT_PARAMS, UI_SORT_NAME, UI_SORT_COUNT } ui_sort;
 typedef enum { UI_SCREEN_TABLE, UI_SCREEN_DEMO } ui_screen;
-typedef enum { UI_INPUT_NORMAL, UI_INPUT_SEARCH, UI_INPUT_CONFIRM_QUIT } ui_input;
+typedef enum {
+    UI_INPUT_NORMAL,
+    UI_INPUT_SEARCH,
+    UI_INPUT_CONFIRM_QUIT, /* y: save first, n: discard, Esc: stay */
+    UI_INPUT_PROMPT,       /* a line of text: a ratio or a path */
+} ui_input;
+
+/* What the detail pane shows under the layer's summary when it cannot show everything. */
+typedef enum { UI_PANEL_CHANNELS, UI_PANEL_HISTOGRAM, UI_PANEL_SENS, UI_PANEL_COUNT } ui_panel;
 
 /* ---- engine jobs as the UI sees them (the worker fills these in) ---- */
-typedef enum { UI_JOB_NONE = -1, UI_JOB_EVAL, UI_JOB_LATENCY, UI_JOB_COUNT } ui_job_kind;
+typedef enum {
+    UI_JOB_NONE = -1,
+    UI_JOB_EVAL,    /* generation 0: the base model; else compress with the Config, evaluate */
+    UI_JOB_LATENCY, /* batch-1 latency of the model of that generation */
+    UI_JOB_SWEEP,   /* sensitivity of one layer (generation: the sweep id) */
+    UI_JOB_FILE,    /* export ONNX or write the report CSV */
+    UI_JOB_COUNT
+} ui_job_kind;
 typedef enum {
     UI_JOB_IDLE, /* not started for this generation */
     UI_JOB_QUEUED,
@@ -32,16 +48,45 @@ typedef enum {
     UI_JOB_CANCELLED,
 } ui_job_state;
 
+enum { UI_SWEEP_MAX = 10, UI_PATH_MAX = 512 };
+
+typedef enum { UI_FILE_EXPORT_ONNX, UI_FILE_REPORT_CSV } ui_file_op;
+
 typedef struct ui_job_report {
     ui_job_kind kind;
     ui_job_state state;
     uint64_t generation;       /* the edit the job ran for; stale reports are dropped */
-    sb_eval_progress progress; /* eval: images so far, final when DONE */
-    double seconds;            /* eval: wall time */
+    sb_eval_progress progress; /* eval: images so far, final when DONE; sweep: points */
+    double seconds;            /* eval: wall time of the evaluation */
     sb_latency latency;        /* latency: result when DONE */
     int threads;               /* OpenMP threads the job ran with */
-    char error[256];           /* FAILED: the engine's message */
+    int layer;                 /* sweep: the layer */
+    sb_prune_method method;    /* sweep: how it was pruned */
+    int n_points;              /* sweep: points[] filled when DONE */
+    sb_sweep_point points[UI_SWEEP_MAX];
+    ui_file_op op;                   /* file: what was written */
+    char path[UI_PATH_MAX];          /* file: where */
+    char error[UI_PATH_MAX + 256];   /* FAILED: the engine's message; file: a note when DONE */
 } ui_job_report;
+
+/* The compressed model of one generation, as numbers: the worker builds it (it owns the model)
+ * and hands it over whole; the UI frees it. */
+typedef struct ui_layer_stats {
+    sb_shape out_shape;
+    int64_t params, macs, zeros, out_channels;
+    double *l1; /* per output channel (out_channels entries), owned */
+} ui_layer_stats;
+
+typedef struct ui_model_stats {
+    uint64_t generation;
+    sb_size_info size;
+    int n_layers;
+    ui_layer_stats *layer; /* owned */
+} ui_model_stats;
+
+/* Built from any model (engine calls only); NULL when out of memory. */
+ui_model_stats *ui_model_stats_new(const sb_model *m, uint64_t generation);
+void ui_model_stats_free(ui_model_stats *st);
 
 /* Undo and redo are stacks of whole Configs: a Config is a plain value, and a job is handed a
  * snapshot, so the one being edited is never the one being evaluated. */
@@ -50,18 +95,73 @@ typedef struct ui_history {
     int n, cap;
 } ui_history;
 
+/* A channel group for structured (L1) pruning, as the engine describes it. */
+typedef struct ui_group {
+    int channels;             /* units */
+    int n_members;            /* layers whose weights change when it is pruned */
+    const int *members;       /* owned by the model (or the test) */
+    bool prunable;
+    const char *why_not;      /* when not prunable */
+    const double *importance; /* per unit; owned by the model */
+} ui_group;
+
+/* A layer's sensitivity: top-1 when pruned alone at each ratio (from a sweep of the base). */
+typedef struct ui_sens {
+    bool known;
+    sb_prune_method method;
+    int n, images;
+    double ratio[UI_SWEEP_MAX];
+    double top1[UI_SWEEP_MAX]; /* fraction */
+} ui_sens;
+
 /* ---- the layer table ---- */
 typedef struct ui_row {
-    sb_layer_info info; /* strings are owned by the model, which outlives the UI */
+    sb_layer_info info; /* the base model's; its strings belong to the model (outlives the UI) */
     double *l1_sorted;  /* per-channel L1, largest first (info.out_channels entries) */
     int *l1_channel;    /* the channel index of each l1_sorted entry */
+    int group;          /* index into ui_state.groups, -1: none */
+    ui_sens sens;
 } ui_row;
 
 enum { UI_QUERY_MAX = 64 };
 
+typedef struct ui_prompt {
+    enum {
+        UI_PROMPT_NONE,
+        UI_PROMPT_RATIO,       /* = : the pruning ratio of the targets */
+        UI_PROMPT_GLOBAL,      /* G : global sparsity over the marked layers */
+        UI_PROMPT_SAVE_CONFIG, /* w */
+        UI_PROMPT_SAVE_REPORT, /* W */
+        UI_PROMPT_LOAD_CONFIG, /* o */
+        UI_PROMPT_EXPORT,      /* e */
+    } kind;
+    char label[96];
+    char text[UI_PATH_MAX];
+    int len;
+    bool quit_after; /* saving before quitting */
+} ui_prompt;
+
+/* Work for the main loop, which owns the model, the files and the worker. */
+typedef struct ui_request {
+    enum {
+        UI_REQ_NONE,
+        UI_REQ_SAVE_CONFIG,
+        UI_REQ_LOAD_CONFIG,
+        UI_REQ_SAVE_REPORT,
+        UI_REQ_EXPORT,
+        UI_REQ_SWEEP,
+        UI_REQ_CANCEL_SWEEP,
+    } kind;
+    char path[UI_PATH_MAX];
+    int layer;              /* sweep */
+    sb_prune_method method; /* sweep */
+    bool quit_after;        /* quit once the configuration is saved */
+} ui_request;
+
 typedef struct ui_state {
     const char *model_path;
     sb_model_totals totals;
+    sb_size_info base_size; /* the base model's parameters, MACs and bytes */
     bool utf8; /* the locale can show block characters */
 
     ui_row *rows; /* engine order */
@@ -71,6 +171,11 @@ typedef struct ui_state {
     int n_marked;
     int sel, top, page; /* selected position, first visible position, visible rows */
     ui_sort sort;
+    bool visual;       /* a visual range runs from visual_row to the selection */
+    int visual_row;    /* row index of the anchor */
+
+    ui_group *groups;
+    int n_groups;
 
     ui_input input;
     char query[UI_QUERY_MAX]; /* the search text; kept after Enter for n/N */
@@ -78,32 +183,44 @@ typedef struct ui_state {
     char last_query[UI_QUERY_MAX]; /* the query before this search (Esc restores it) */
     int search_origin;             /* selection when the search began (Esc returns there) */
     bool search_failed;
+    ui_prompt prompt;
+    ui_request req; /* taken by the main loop after each key */
 
     ui_screen screen;
     bool show_detail, show_help;
     int detail_scroll; /* first channel shown in the detail pane */
+    ui_panel panel;
 
     sb_config cfg;   /* what the user asked for */
     sb_config saved; /* as last loaded or saved: quitting asks when cfg differs */
     ui_history undo, redo;
     uint64_t generation; /* bumped by every edit; a job for an older one is stale */
 
-    ui_job_report job[UI_JOB_COUNT];  /* current generation */
+    ui_job_report job[UI_JOB_COUNT];  /* current generation (eval, latency), sweep, file */
     ui_job_report base[UI_JOB_COUNT]; /* generation 0: the uncompressed model */
-    char message[128];                /* one-shot status-line message, cleared on the next key */
+    ui_job_report last[UI_JOB_COUNT]; /* the latest finished eval/latency of an edited Config:
+                                         shown while a newer one runs or when it fails */
+    ui_model_stats *stats;            /* the newest compressed model's numbers, or NULL */
+    uint64_t sweep_id;                /* of the latest sweep asked for */
+    char message[UI_PATH_MAX + 320];  /* one-shot status-line message, cleared on the next key */
+    bool message_error;               /* ... and it reports a failure */
 } ui_state;
 
 void ui_state_init(ui_state *s);
 /* Copies the layer table and starts from a default Config; l1[i] has infos[i].out_channels
  * entries (NULL allowed when 0). Returns false when out of memory. */
 bool ui_state_set_layers(ui_state *s, const sb_layer_info *infos, const double *const *l1, int n);
+/* Channel groups and the group of each layer's output channels (-1: none). */
+bool ui_state_set_groups(ui_state *s, const ui_group *groups, int n, const int *group_of_layer);
 bool ui_state_load(ui_state *s, const sb_model *m);
 void ui_state_free(ui_state *s);
 void ui_state_message(ui_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ui_state_error(ui_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Table navigation. All of them clamp and keep the selection inside the visible window. */
 const ui_row *ui_table_selected(const ui_state *s); /* NULL when there are no layers */
 int ui_table_row_index(const ui_state *s, const ui_row *r);
+int ui_table_position(const ui_state *s, int row); /* view position of a row index */
 void ui_table_set_page(ui_state *s, int rows);
 void ui_table_scroll(ui_state *s);
 void ui_table_move(ui_state *s, int delta);
@@ -113,6 +230,16 @@ bool ui_table_click(ui_state *s, int body_row);
 void ui_table_sort(ui_state *s, ui_sort k);
 void ui_table_mark(ui_state *s); /* toggles the selected layer and moves down */
 const char *ui_sort_name(ui_sort k);
+
+/* Visual ranges: v starts one at the selection; moving extends it; v (or Space) again marks
+ * every layer in it; Esc drops it. */
+void ui_visual_begin(ui_state *s);
+void ui_visual_mark(ui_state *s);
+void ui_visual_cancel(ui_state *s);
+bool ui_visual_contains(const ui_state *s, int row);
+/* The layers an edit applies to: the visual range, else the marked layers, else the selected
+ * one; row indices in model order into rows (n_rows entries). Returns how many. */
+int ui_edit_targets(const ui_state *s, int *rows);
 
 /* Incremental search by layer name (case-insensitive substring, wrapping). */
 void ui_search_begin(ui_state *s);
@@ -125,16 +252,46 @@ bool ui_search_next(ui_state *s, int dir);
 /* Detail pane scrolling over the sorted channels. */
 void ui_detail_scroll(ui_state *s, int delta);
 
-/* Editing: every change bumps the generation, which cancels the running job. */
+/* The line prompt (ratios, paths). Accepting turns it into an edit or a request. */
+void ui_prompt_begin(ui_state *s, int kind, const char *label, const char *text);
+void ui_prompt_type(ui_state *s, int ch);
+void ui_prompt_erase(ui_state *s);
+void ui_prompt_clear(ui_state *s);
+void ui_prompt_cancel(ui_state *s);
+/* "0.5", ".5", "50%" → 0.5; false (with a message) when not a ratio in [0, max]. */
+bool ui_parse_ratio(ui_state *s, const char *text, double max, double *out);
+
+/* Editing history: every change bumps the generation, which cancels the running job. */
 bool ui_state_edit(ui_state *s, const sb_config *next);
 bool ui_state_undo(ui_state *s);
 bool ui_state_redo(ui_state *s);
 bool ui_state_has_unsaved(const ui_state *s);
+void ui_state_mark_saved(ui_state *s); /* the current Config is on disk */
+/* True when the Config changes nothing: the current model is the base model. */
+bool ui_state_is_base(const ui_state *s);
 
-/* Applies a worker report; returns the job to start next for this generation, or
- * UI_JOB_NONE. Accuracy settles first, then latency is measured. */
-ui_job_kind ui_state_on_report(ui_state *s, const ui_job_report *r);
-/* Marks a job as queued for the current generation (the main loop has submitted it). */
-void ui_state_job_queued(ui_state *s, ui_job_kind k);
+/* Paths beside the model: "<dir>/<name>.config.csv", ".report.csv", ".compressed.onnx". */
+void ui_default_path(const ui_state *s, const char *suffix, char *buf, size_t n);
+
+/* Applies a worker report. Returns the job to start next and, in *gen, its generation
+ * (accuracy settles first, then latency is measured), or UI_JOB_NONE. */
+ui_job_kind ui_state_on_report(ui_state *s, const ui_job_report *r, uint64_t *gen);
+/* Marks a job as queued for generation gen (the main loop has submitted it). */
+void ui_state_job_queued(ui_state *s, ui_job_kind k, uint64_t gen);
+/* Takes ownership of st; dropped when older than the newest stats. */
+void ui_state_set_stats(ui_state *s, ui_model_stats *st);
+/* The current model's numbers for row i, or NULL when they are the base model's. */
+const ui_layer_stats *ui_row_now(const ui_state *s, int row);
+/* The current model's size, or the base's. */
+sb_size_info ui_state_size_now(const ui_state *s);
+
+/* Structured pruning, as compress.c does it: the ratio of row's group (the largest l1 ratio
+ * of the group's producing layers), and the units it removes (removed has channels entries):
+ * the round(ratio x units) least important, ties by lower index, at least one kept. Returns how
+ * many; 0 when the group is not pruned. */
+double ui_group_ratio(const ui_state *s, int group, int *by_row);
+int ui_group_removed(const ui_group *g, double ratio, bool *removed);
+/* Why row's output channels cannot be pruned by l1, or NULL when they can. */
+const char *ui_row_why_not_l1(const ui_state *s, int row);
 
 #endif

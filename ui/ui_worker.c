@@ -10,6 +10,20 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A job waiting to run. */
+typedef struct job {
+    bool set;
+    ui_job_kind kind;
+    uint64_t gen;   /* eval/latency/file: the edit (0: base); sweep: the sweep id */
+    sb_config cfg;  /* eval/file: owned snapshot (n_layers 0 when none) */
+    int layer;      /* sweep */
+    sb_prune_method method;
+    ui_file_op op;  /* file */
+    char path[UI_PATH_MAX];
+} job;
+
+enum { BASE = 0, EDIT = 1 }; /* queue and mailbox rows: the base model's jobs, the others */
+
 struct ui_worker {
     ui_worker_opts o;
     pthread_t thread;
@@ -18,13 +32,31 @@ struct ui_worker {
     int wake[2];         /* self-pipe: [0] polled by the UI, [1] written here */
     volatile int cancel; /* read by the engine between batches */
     /* under mu */
-    ui_job_kind want; /* queued job, UI_JOB_NONE if none */
-    uint64_t want_gen;
-    bool busy, quit;
+    job pending[2][UI_JOB_COUNT];
+    bool quit, busy, running_base, preempted;
+    ui_job_kind running_kind;
     uint64_t running_gen;
-    ui_job_report box[UI_JOB_COUNT]; /* the latest report of each kind */
-    bool fresh[UI_JOB_COUNT];        /* changed since the UI last took it */
+    ui_job_report box[2][UI_JOB_COUNT]; /* the latest report of each kind */
+    bool fresh[2][UI_JOB_COUNT];        /* changed since the UI last took it */
+    ui_model_stats *stats;              /* not yet taken */
+    /* the worker thread's own */
+    sb_eval_result base_res; /* predictions: the reference for agreement */
+    bool base_evaluated, base_timed;
+    sb_latency base_lat;
+    sb_model *cm; /* the newest compressed model */
+    uint64_t cm_gen;
+    sb_eval_result cm_res; /* its evaluation, when cm_evaluated */
+    bool cm_evaluated, cm_timed;
+    sb_latency cm_lat;
+    sb_dataset *train; /* calibration data, opened on first need */
 };
+
+static void job_clear(job *j)
+{
+    if (j->set)
+        sb_config_free(&j->cfg);
+    memset(j, 0, sizeof *j);
+}
 
 static void poke(ui_worker *w)
 {
@@ -33,33 +65,19 @@ static void poke(ui_worker *w)
     (void)n;
 }
 
+static int row_of(const ui_job_report *r)
+{
+    return (r->kind == UI_JOB_EVAL || r->kind == UI_JOB_LATENCY) && r->generation == 0 ? BASE
+                                                                                      : EDIT;
+}
+
 static void post(ui_worker *w, const ui_job_report *r)
 {
     pthread_mutex_lock(&w->mu);
-    w->box[r->kind] = *r;
-    w->fresh[r->kind] = true;
+    w->box[row_of(r)][r->kind] = *r;
+    w->fresh[row_of(r)][r->kind] = true;
     pthread_mutex_unlock(&w->mu);
     poke(w);
-}
-
-typedef struct eval_ctx {
-    ui_worker *w;
-    uint64_t gen;
-} eval_ctx;
-
-/* Called by the engine after each batch, on this worker thread. */
-static bool on_progress(const sb_eval_progress *p, void *user)
-{
-    eval_ctx *c = user;
-    pthread_mutex_lock(&c->w->mu);
-    ui_job_report *r = &c->w->box[UI_JOB_EVAL];
-    if (r->generation == c->gen && r->state == UI_JOB_RUNNING) {
-        r->progress = *p;
-        c->w->fresh[UI_JOB_EVAL] = true;
-    }
-    pthread_mutex_unlock(&c->w->mu);
-    poke(c->w);
-    return false; /* cancellation goes through opt.cancel */
 }
 
 static void finish(ui_job_report *r, sb_status st, const sb_error *err)
@@ -72,55 +90,321 @@ static void finish(ui_job_report *r, sb_status st, const sb_error *err)
                  err->msg[0] ? err->msg : sb_status_str(st));
 }
 
-static void run_eval(ui_worker *w, ui_job_report *r)
+/* ---- evaluation ---- */
+
+typedef struct progress_ctx {
+    ui_worker *w;
+    ui_job_report *r;
+} progress_ctx;
+
+/* Called by the engine after each batch, on this worker thread. */
+static bool on_progress(const sb_eval_progress *p, void *user)
 {
-    eval_ctx ctx = {w, r->generation};
-    sb_eval_options opt = {.progress = on_progress, .user = &ctx, .cancel = &w->cancel};
-    sb_eval_result res;
-    sb_error err = {0};
-    sb_status st = sb_eval(w->o.model, w->o.data, &w->o.pp, &opt, &res, &err);
+    progress_ctx *c = user;
+    ui_worker *w = c->w;
+    int row = row_of(c->r);
     pthread_mutex_lock(&w->mu);
-    r->progress = w->box[UI_JOB_EVAL].progress;
+    ui_job_report *r = &w->box[row][UI_JOB_EVAL];
+    if (r->generation == c->r->generation && r->state == UI_JOB_RUNNING) {
+        r->progress = *p;
+        w->fresh[row][UI_JOB_EVAL] = true;
+    }
+    pthread_mutex_unlock(&w->mu);
+    poke(w);
+    return false; /* cancellation goes through opt.cancel */
+}
+
+static bool needs_calibration(const sb_config *c)
+{
+    for (int i = 0; i < c->n_layers; i++)
+        if (c->layer[i].act8)
+            return true;
+    return false;
+}
+
+static sb_status calibration(ui_worker *w, const sb_config *c, sb_calib_data *cd, sb_error *err)
+{
+    *cd = (sb_calib_data){0};
+    if (!needs_calibration(c))
+        return SB_OK;
+    if (!w->train) {
+        if (!w->o.data_dir)
+            return sb_error_set(err, SB_ERR_ARG,
+                                "activation quantisation (a8) calibrates on the training split, "
+                                "but there is no data directory: start with --data DIR");
+        sb_status s = sb_dataset_open(w->o.data_dir, "train", &w->train, err);
+        if (s) {
+            sb_error_prefix(err, "a8 calibrates on the training split: ");
+            return s;
+        }
+    }
+    *cd = (sb_calib_data){.data = w->train, .pp = &w->o.pp};
+    return SB_OK;
+}
+
+/* Compresses the base with cfg into w->cm (the previous one stays on failure) and hands the
+ * numbers to the UI. */
+static sb_status build(ui_worker *w, const sb_config *cfg, uint64_t gen, sb_error *err)
+{
+    sb_calib_data cd;
+    sb_model *cm = NULL;
+    sb_status s = calibration(w, cfg, &cd, err);
+    if (!s)
+        s = sb_compress(w->o.model, cfg, &cd, true, &cm, err);
+    if (s)
+        return s;
+    sb_model_free(w->cm);
+    sb_eval_result_free(&w->cm_res);
+    w->cm = cm;
+    w->cm_gen = gen;
+    w->cm_evaluated = w->cm_timed = false;
+    ui_model_stats *st = ui_model_stats_new(cm, gen);
+    pthread_mutex_lock(&w->mu);
+    ui_model_stats_free(w->stats);
+    w->stats = st;
+    pthread_mutex_unlock(&w->mu);
+    poke(w);
+    return SB_OK;
+}
+
+/* A first estimate from a few images at a small batch: a plan for a full batch takes the engine
+ * far longer to build than those images take to run (see the notes), so this puts a number on
+ * screen well before the first full batch. Only cancellation is an error here. */
+static sb_status peek(ui_worker *w, sb_model *m, const sb_eval_options *full, progress_ctx *ctx,
+                      sb_error *err)
+{
+    enum { PEEK_IMAGES = 16 };
+    int total = sb_dataset_count(w->o.data);
+    total = full->limit > 0 && full->limit < total ? full->limit : total;
+    if (total < 8 * PEEK_IMAGES)
+        return SB_OK;
+    sb_eval_options o = {.batch = PEEK_IMAGES,
+                         .limit = PEEK_IMAGES,
+                         .cancel = full->cancel,
+                         .reference = full->reference};
+    sb_eval_result r = {0};
+    sb_error ignored = {0};
+    sb_status st = sb_eval(m, w->o.data, &w->o.pp, &o, &r, &ignored);
+    if (st == SB_OK) {
+        sb_eval_progress p = {.done = r.images,
+                              .total = total,
+                              .correct1 = r.correct1,
+                              .correct5 = r.correct5,
+                              .agree = r.agree};
+        on_progress(&p, ctx);
+    }
+    sb_eval_result_free(&r);
+    return st == SB_ERR_CANCELLED ? sb_error_set(err, st, "evaluation cancelled") : SB_OK;
+}
+
+static void run_eval(ui_worker *w, const job *j, ui_job_report *r)
+{
+    progress_ctx ctx = {w, r};
+    sb_eval_options opt = {
+        .limit = w->o.eval_limit, .progress = on_progress, .user = &ctx, .cancel = &w->cancel};
+    sb_eval_result res = {0};
+    sb_error err = {0};
+    sb_model *m = w->o.model;
+    sb_status st = SB_OK;
+    if (j->gen) {
+        if ((st = build(w, &j->cfg, j->gen, &err)))
+            sb_error_prefix(&err, "not applied: ");
+        m = w->cm;
+        opt.reference = w->base_evaluated ? w->base_res.pred : NULL;
+    }
+    if (!st)
+        st = peek(w, m, &opt, &ctx, &err);
+    if (!st)
+        st = sb_eval(m, w->o.data, &w->o.pp, &opt, &res, &err);
+    pthread_mutex_lock(&w->mu);
+    r->progress = w->box[row_of(r)][UI_JOB_EVAL].progress;
     pthread_mutex_unlock(&w->mu);
     if (!st) {
         r->progress = (sb_eval_progress){.done = res.images,
                                          .total = res.images,
                                          .correct1 = res.correct1,
-                                         .correct5 = res.correct5};
+                                         .correct5 = res.correct5,
+                                         .agree = opt.reference ? res.agree : -1};
         r->seconds = res.seconds;
+        sb_eval_result *keep = j->gen ? &w->cm_res : &w->base_res;
+        sb_eval_result_free(keep);
+        *keep = res; /* predictions and counts, for agreement and the report */
+        res.pred = NULL;
+        *(j->gen ? &w->cm_evaluated : &w->base_evaluated) = true;
     }
     finish(r, st, &err);
     sb_eval_result_free(&res);
 }
 
-static void run_latency(ui_worker *w, ui_job_report *r)
+static void run_latency(ui_worker *w, const job *j, ui_job_report *r)
 {
     sb_error err = {0};
-    finish(r, sb_latency_measure(w->o.model, w->o.latency_seconds, &w->cancel, &r->latency, &err), &err);
+    sb_model *m = j->gen == 0 ? w->o.model : w->cm && w->cm_gen == j->gen ? w->cm : NULL;
+    sb_status st = m ? sb_latency_measure(m, w->o.latency_seconds, &w->cancel, &r->latency, &err)
+                     : sb_error_set(&err, SB_ERR_ARG, "no model for these settings");
+    if (!st && j->gen == 0) {
+        w->base_lat = r->latency;
+        w->base_timed = true;
+    } else if (!st) {
+        w->cm_lat = r->latency;
+        w->cm_timed = true;
+    }
+    finish(r, st, &err);
 }
 
-/* Waits for a job; returns false when asked to quit. Announces the job as running. */
-static bool next_job(ui_worker *w, ui_job_report *r)
+/* ---- sensitivity ---- */
+
+typedef struct sweep_ctx {
+    ui_worker *w;
+    uint64_t id;
+} sweep_ctx;
+
+static bool on_sweep_progress(int done, int total, void *user)
+{
+    sweep_ctx *c = user;
+    pthread_mutex_lock(&c->w->mu);
+    ui_job_report *r = &c->w->box[EDIT][UI_JOB_SWEEP];
+    if (r->generation == c->id && r->state == UI_JOB_RUNNING) {
+        r->progress.done = done;
+        r->progress.total = total;
+        c->w->fresh[EDIT][UI_JOB_SWEEP] = true;
+    }
+    pthread_mutex_unlock(&c->w->mu);
+    poke(c->w);
+    return false;
+}
+
+static void run_sweep(ui_worker *w, const job *j, ui_job_report *r)
+{
+    double ratios[UI_SWEEP_MAX];
+    for (int i = 0; i < UI_SWEEP_MAX; i++)
+        ratios[i] = i / 10.0;
+    sweep_ctx ctx = {w, j->gen};
+    sb_sweep_options o = {.method = j->method,
+                          .ratios = ratios,
+                          .n_ratios = UI_SWEEP_MAX,
+                          .layers = &j->layer,
+                          .n_layers = 1,
+                          .limit = w->o.sweep_limit,
+                          .progress = on_sweep_progress,
+                          .user = &ctx,
+                          .cancel = &w->cancel};
+    sb_error err = {0};
+    r->layer = j->layer;
+    r->method = j->method;
+    r->progress = (sb_eval_progress){.total = UI_SWEEP_MAX};
+    sb_status st = sb_sweep_count(w->o.model, &o) == UI_SWEEP_MAX
+                       ? sb_sweep(w->o.model, w->o.data, &w->o.pp, &o, r->points, &err)
+                       : sb_error_set(&err, SB_ERR_ARG, "this layer cannot be swept");
+    if (!st) {
+        r->n_points = UI_SWEEP_MAX;
+        r->progress.done = UI_SWEEP_MAX;
+    }
+    finish(r, st, &err);
+}
+
+/* ---- files ---- */
+
+static bool is_base_config(const sb_config *c)
+{
+    for (int i = 0; i < c->n_layers; i++)
+        if (!sb_layer_config_is_default(&c->layer[i]))
+            return false;
+    return true;
+}
+
+static void run_file(ui_worker *w, const job *j, ui_job_report *r)
+{
+    sb_error err = {0};
+    sb_status st = SB_OK;
+    bool base = j->gen == 0 || is_base_config(&j->cfg);
+    r->op = j->op;
+    snprintf(r->path, sizeof r->path, "%s", j->path);
+    if (!base && (!w->cm || w->cm_gen != j->gen))
+        st = build(w, &j->cfg, j->gen, &err);
+    sb_model *m = base ? w->o.model : w->cm;
+    bool measured = base ? w->base_evaluated : w->cm_evaluated;
+    if (!st && j->op == UI_FILE_EXPORT_ONNX) {
+        st = sb_model_export_onnx(m, j->path, &err);
+        snprintf(r->error, sizeof r->error, "exported %s%s", j->path,
+                 base ? " (no compression: the settings change nothing)" : "");
+    } else if (!st) {
+        sb_measurement mb = {w->o.model, w->base_evaluated ? &w->base_res : NULL,
+                             w->base_timed ? &w->base_lat : NULL};
+        sb_measurement mc = {m, measured ? (base ? &w->base_res : &w->cm_res) : NULL,
+                             (base ? w->base_timed : w->cm_timed) ? (base ? &w->base_lat
+                                                                          : &w->cm_lat)
+                                                                   : NULL};
+        st = sb_report_save_csv(&mb, &mc, j->path, &err);
+        snprintf(r->error, sizeof r->error, "wrote the report %s%s", j->path,
+                 !mc.eval      ? " (accuracy not measured yet for these settings)"
+                 : !mc.latency ? " (latency not measured yet for these settings)"
+                               : "");
+    }
+    finish(r, st, &err);
+}
+
+/* ---- the queue ---- */
+
+/* The next job in priority order: the base model's, files, evaluation, latency, sweeps. */
+static job *pick(ui_worker *w)
+{
+    static const struct {
+        int row;
+        ui_job_kind kind;
+    } order[] = {{BASE, UI_JOB_EVAL}, {BASE, UI_JOB_LATENCY}, {EDIT, UI_JOB_FILE},
+                 {EDIT, UI_JOB_EVAL}, {EDIT, UI_JOB_LATENCY}, {EDIT, UI_JOB_SWEEP}};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (w->pending[order[i].row][order[i].kind].set)
+            return &w->pending[order[i].row][order[i].kind];
+    return NULL;
+}
+
+/* Waits for a job and takes it (j owns it then); false when asked to quit. */
+static bool next_job(ui_worker *w, job *j, ui_job_report *r)
 {
     pthread_mutex_lock(&w->mu);
-    while (!w->quit && w->want == UI_JOB_NONE)
+    job *p;
+    while (!w->quit && !(p = pick(w)))
         pthread_cond_wait(&w->cv, &w->mu);
     bool go = !w->quit;
     if (go) {
-        *r = (ui_job_report){.kind = w->want,
+        *j = *p;
+        memset(p, 0, sizeof *p); /* ownership moved to j */
+        *r = (ui_job_report){.kind = j->kind,
                              .state = UI_JOB_RUNNING,
-                             .generation = w->want_gen,
-                             .threads = omp_get_max_threads()};
-        w->want = UI_JOB_NONE;
+                             .generation = j->gen,
+                             .threads = omp_get_max_threads(),
+                             .layer = j->layer,
+                             .method = j->method};
         w->busy = true;
-        w->running_gen = r->generation;
+        w->preempted = false;
+        w->running_kind = j->kind;
+        w->running_gen = j->gen;
+        w->running_base = row_of(r) == BASE;
         __atomic_store_n(&w->cancel, 0, __ATOMIC_RELAXED);
-        w->box[r->kind] = *r;
-        w->fresh[r->kind] = true;
+        w->box[row_of(r)][r->kind] = *r;
+        w->fresh[row_of(r)][r->kind] = true;
     }
     pthread_mutex_unlock(&w->mu);
     poke(w);
     return go;
+}
+
+/* A sweep cancelled to make way for an evaluation waits again behind it. */
+static bool requeue(ui_worker *w, job *j, ui_job_report *r)
+{
+    bool again = false;
+    pthread_mutex_lock(&w->mu);
+    if (w->preempted && !w->quit && j->kind == UI_JOB_SWEEP &&
+        !w->pending[EDIT][UI_JOB_SWEEP].set) {
+        w->pending[EDIT][UI_JOB_SWEEP] = *j;
+        memset(j, 0, sizeof *j);
+        r->state = UI_JOB_QUEUED;
+        again = true;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return again;
 }
 
 static void *worker_main(void *arg)
@@ -128,12 +412,19 @@ static void *worker_main(void *arg)
     ui_worker *w = arg;
     if (w->o.threads > 0) /* OpenMP's thread count is per thread: set it where jobs run */
         omp_set_num_threads(w->o.threads);
+    job j;
     ui_job_report r;
-    while (next_job(w, &r)) {
-        if (r.kind == UI_JOB_EVAL)
-            run_eval(w, &r);
-        else
-            run_latency(w, &r);
+    while (next_job(w, &j, &r)) {
+        switch (j.kind) {
+        case UI_JOB_EVAL: run_eval(w, &j, &r); break;
+        case UI_JOB_LATENCY: run_latency(w, &j, &r); break;
+        case UI_JOB_SWEEP: run_sweep(w, &j, &r); break;
+        case UI_JOB_FILE: run_file(w, &j, &r); break;
+        default: break;
+        }
+        if (r.state == UI_JOB_CANCELLED)
+            requeue(w, &j, &r);
+        job_clear(&j);
         pthread_mutex_lock(&w->mu);
         w->busy = false;
         pthread_mutex_unlock(&w->mu);
@@ -160,7 +451,6 @@ ui_worker *ui_worker_new(const ui_worker_opts *o)
     if (!w)
         return NULL;
     w->o = *o;
-    w->want = UI_JOB_NONE;
     if (pipe2(w->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         free(w);
         return NULL;
@@ -188,6 +478,14 @@ void ui_worker_free(ui_worker *w)
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    for (int row = 0; row < 2; row++)
+        for (int k = 0; k < UI_JOB_COUNT; k++)
+            job_clear(&w->pending[row][k]);
+    ui_model_stats_free(w->stats);
+    sb_eval_result_free(&w->base_res);
+    sb_eval_result_free(&w->cm_res);
+    sb_model_free(w->cm);
+    sb_dataset_free(w->train);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     close(w->wake[0]);
@@ -197,14 +495,83 @@ void ui_worker_free(ui_worker *w)
 
 int ui_worker_fd(const ui_worker *w) { return w->wake[0]; }
 
-void ui_worker_submit(ui_worker *w, ui_job_kind kind, uint64_t generation)
+static void cancel_running(ui_worker *w) { __atomic_store_n(&w->cancel, 1, __ATOMIC_RELAXED); }
+
+/* Queues j (taking its Config) in its slot, replacing what was queued there. */
+static void enqueue(ui_worker *w, job *j)
+{
+    int row = (j->kind == UI_JOB_EVAL || j->kind == UI_JOB_LATENCY) && j->gen == 0 ? BASE : EDIT;
+    job_clear(&w->pending[row][j->kind]);
+    w->pending[row][j->kind] = *j;
+    w->pending[row][j->kind].set = true;
+    pthread_cond_signal(&w->cv);
+}
+
+static bool snapshot(const sb_config *cfg, job *j)
+{
+    sb_error err = {0};
+    return !cfg || sb_config_copy(cfg, &j->cfg, &err) == SB_OK;
+}
+
+bool ui_worker_submit_eval(ui_worker *w, uint64_t gen, const sb_config *cfg)
+{
+    job j = {.kind = UI_JOB_EVAL, .gen = gen};
+    if (!snapshot(gen ? cfg : NULL, &j))
+        return false;
+    pthread_mutex_lock(&w->mu);
+    if (gen) {
+        job_clear(&w->pending[EDIT][UI_JOB_LATENCY]); /* an older edit's */
+        bool older = w->running_gen < gen && (w->running_kind == UI_JOB_EVAL ||
+                                              w->running_kind == UI_JOB_LATENCY);
+        if (w->busy && !w->running_base && (older || w->running_kind == UI_JOB_SWEEP)) {
+            w->preempted = w->running_kind == UI_JOB_SWEEP;
+            cancel_running(w);
+        }
+    }
+    enqueue(w, &j);
+    pthread_mutex_unlock(&w->mu);
+    return true;
+}
+
+void ui_worker_submit_latency(ui_worker *w, uint64_t gen)
+{
+    job j = {.kind = UI_JOB_LATENCY, .gen = gen};
+    pthread_mutex_lock(&w->mu);
+    enqueue(w, &j);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void ui_worker_submit_sweep(ui_worker *w, uint64_t id, int layer, sb_prune_method method)
+{
+    job j = {.kind = UI_JOB_SWEEP, .gen = id, .layer = layer, .method = method};
+    pthread_mutex_lock(&w->mu);
+    if (w->busy && w->running_kind == UI_JOB_SWEEP)
+        cancel_running(w); /* the newer sweep replaces it */
+    enqueue(w, &j);
+    pthread_mutex_unlock(&w->mu);
+}
+
+bool ui_worker_submit_file(ui_worker *w, ui_file_op op, const char *path, uint64_t gen,
+                           const sb_config *cfg)
+{
+    job j = {.kind = UI_JOB_FILE, .gen = gen, .op = op};
+    snprintf(j.path, sizeof j.path, "%s", path);
+    if (!snapshot(cfg, &j))
+        return false;
+    pthread_mutex_lock(&w->mu);
+    enqueue(w, &j);
+    pthread_mutex_unlock(&w->mu);
+    return true;
+}
+
+void ui_worker_cancel(ui_worker *w, ui_job_kind kind)
 {
     pthread_mutex_lock(&w->mu);
-    w->want = kind;
-    w->want_gen = generation;
-    if (w->busy && w->running_gen < generation)
-        __atomic_store_n(&w->cancel, 1, __ATOMIC_RELAXED);
-    pthread_cond_signal(&w->cv);
+    job_clear(&w->pending[EDIT][kind]);
+    if (w->busy && !w->running_base && w->running_kind == kind) {
+        w->preempted = false;
+        cancel_running(w);
+    }
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -215,11 +582,21 @@ int ui_worker_take(ui_worker *w, ui_job_report *out)
         ;
     int n = 0;
     pthread_mutex_lock(&w->mu);
-    for (int k = 0; k < UI_JOB_COUNT; k++)
-        if (w->fresh[k]) {
-            out[n++] = w->box[k];
-            w->fresh[k] = false;
-        }
+    for (int row = 0; row < 2; row++)
+        for (int k = 0; k < UI_JOB_COUNT; k++)
+            if (w->fresh[row][k]) {
+                out[n++] = w->box[row][k];
+                w->fresh[row][k] = false;
+            }
     pthread_mutex_unlock(&w->mu);
     return n;
+}
+
+ui_model_stats *ui_worker_take_stats(ui_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    ui_model_stats *st = w->stats;
+    w->stats = NULL;
+    pthread_mutex_unlock(&w->mu);
+    return st;
 }

@@ -15,7 +15,8 @@ done
 
 sock=slimbench-test-$$
 tm() { tmux -L "$sock" "$@"; }
-trap 'tm kill-server >/dev/null 2>&1' EXIT
+state=$(mktemp -d) # the autosaved session goes here, not into the user's home
+trap 'tm kill-server >/dev/null 2>&1; rm -rf "$state"' EXIT
 screen() { tm capture-pane -p -t tui; }
 fail() {
     echo "tui_smoke: FAIL: $*"
@@ -37,7 +38,7 @@ expect() { screen | grep -Eq -- "$1" || fail "expected /$1/ on screen ($2)"; }
 keys() { tm send-keys -t tui "$@"; sleep 0.3; }
 
 tm -f /dev/null new-session -d -s tui -x 80 -y 24 \
-    "env LANG=C.UTF-8 TERM=tmux-256color $bin $model; echo \"slimbench exited with \$?\"; sleep 60" ||
+    "env LANG=C.UTF-8 TERM=tmux-256color XDG_STATE_HOME=$state $bin $model; echo \"slimbench exited with \$?\"; sleep 60" ||
     fail "cannot start tmux"
 
 wait_for 'top-1 [0-9]+\.[0-9]{2}%  top-5 [0-9.]+%' "$wait_s" || fail "no final accuracy within ${wait_s}s"
@@ -69,10 +70,11 @@ expect 'Esc goes back' "help notes search mode"
 keys q
 screen | grep -q 'slimbench keys' && fail "q closes the help"
 
-# A left click (an xterm X10 report: press and release at column 6, row 6, counted from 1 and
-# sent as 32 + n) selects the row under it: conv2, the second layer.
-tm send-keys -t tui -l $'\e[M &&'
-tm send-keys -t tui -l $'\e[M#&&'
+# A left click (an xterm X10 report: press and release at column 6, row 8, counted from 1 and
+# sent as 32 + n) selects the row under it: conv2, the second layer (a 5-line header, then
+# the column titles).
+tm send-keys -t tui -l $'\e[M &('
+tm send-keys -t tui -l $'\e[M#&('
 sleep 0.3
 expect '^ >conv2 ' "mouse click selects conv2"
 

@@ -8,6 +8,7 @@
 #include "compress.h"
 
 #include "model.h"
+#include "prune.h"
 #include "onnx.pb-c.h"
 
 #include <math.h>
@@ -294,17 +295,12 @@ static bool codes_match(const float *w, int64_t n, int64_t step, float scale, in
 static bool recover_group(const float *w, int64_t n, int64_t step, const sb_layer_config *lc,
                           uint8_t *q, float *scale_out, int *zp_out)
 {
-    float lo = 0, hi = 0, amax = 0;
-    for (int64_t i = 0; i < n; i++) {
-        float v = w[i * step];
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-        amax = fabsf(v) > amax ? fabsf(v) : amax;
-    }
+    sb_qparams p = sb_quant_group_params(w, n, step, lc);
     bool asym = lc->asymmetric;
-    int qmax = asym ? (1 << lc->wbits) - 1 : (1 << (lc->wbits - 1)) - 1, qmin = asym ? 0 : -qmax;
-    float scale = (asym ? hi - lo : amax) / (float)qmax;
-    scale = scale == 0 ? 1.0f : scale;
+    int qmax = p.qmax, qmin = p.qmin;
+    float scale = p.scale, lo = 0;
+    for (int64_t i = 0; asym && i < n; i++)
+        lo = w[i * step] < lo ? w[i * step] : lo;
     static const int ulps[] = {0, 1, -1, 2, -2};
     for (size_t k = 0; k < sizeof ulps / sizeof ulps[0]; k++) {
         float s = scale;

@@ -21,6 +21,9 @@ typedef struct sb_qparams {
     int zero_point, qmin, qmax;
 } sb_qparams;
 sb_qparams sb_qparams_u8(float lo, float hi);
+/* The scale (and zero point) quant.c gives one group of weights: n values at stride `step`. */
+sb_qparams sb_quant_group_params(const float *w, int64_t n, int64_t step,
+                                 const sb_layer_config *cfg);
 float sb_fake_quant(float x, const sb_qparams *q);
 
 #endif

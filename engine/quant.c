@@ -19,8 +19,8 @@ static float quant_asym(float w, float scale, int zp, int qmax)
     return (q - (float)zp) * scale;
 }
 
-/* Quantises the n elements at w with stride `step` as one group sharing a scale. */
-static void quant_group(float *w, int64_t n, int64_t step, const sb_layer_config *cfg)
+sb_qparams sb_quant_group_params(const float *w, int64_t n, int64_t step,
+                                 const sb_layer_config *cfg)
 {
     float lo = 0, hi = 0, amax = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -29,21 +29,24 @@ static void quant_group(float *w, int64_t n, int64_t step, const sb_layer_config
         hi = v > hi ? v : hi;
         amax = fabsf(v) > amax ? fabsf(v) : amax;
     }
-    if (!cfg->asymmetric) {
-        int qmax = (1 << (cfg->wbits - 1)) - 1;
-        float scale = amax / (float)qmax;
-        scale = scale == 0 ? 1.0f : scale;
-        for (int64_t i = 0; i < n; i++)
-            w[i * step] = quant_sym(w[i * step], scale, qmax);
-        return;
+    sb_qparams q = {.qmax = cfg->asymmetric ? (1 << cfg->wbits) - 1 : (1 << (cfg->wbits - 1)) - 1};
+    q.qmin = cfg->asymmetric ? 0 : -q.qmax;
+    q.scale = (cfg->asymmetric ? hi - lo : amax) / (float)q.qmax;
+    q.scale = q.scale == 0 ? 1.0f : q.scale;
+    if (cfg->asymmetric) {
+        int zp = (int)nearbyintf(-lo / q.scale);
+        q.zero_point = zp < 0 ? 0 : zp > q.qmax ? q.qmax : zp;
     }
-    int qmax = (1 << cfg->wbits) - 1;
-    float scale = (hi - lo) / (float)qmax;
-    scale = scale == 0 ? 1.0f : scale;
-    int zp = (int)nearbyintf(-lo / scale);
-    zp = zp < 0 ? 0 : zp > qmax ? qmax : zp;
+    return q;
+}
+
+/* Quantises the n elements at w with stride `step` as one group sharing a scale. */
+static void quant_group(float *w, int64_t n, int64_t step, const sb_layer_config *cfg)
+{
+    sb_qparams q = sb_quant_group_params(w, n, step, cfg);
     for (int64_t i = 0; i < n; i++)
-        w[i * step] = quant_asym(w[i * step], scale, zp, qmax);
+        w[i * step] = cfg->asymmetric ? quant_asym(w[i * step], q.scale, q.zero_point, q.qmax)
+                                      : quant_sym(w[i * step], q.scale, q.qmax);
 }
 
 void sb_quant_weights(float *w, int64_t rows, int64_t cols, int out_axis,

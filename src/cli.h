@@ -41,6 +41,7 @@ int cli_compress(const cli_opts *o, const sb_model *m, const sb_config *c, sb_mo
 int cmd_inspect(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_finetune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_workbench(int argc, char **argv);

@@ -10,6 +10,7 @@ static const char usage[] =
     "       slimbench bench MODEL.onnx               batch-1 latency and throughput\n"
     "       slimbench apply MODEL.onnx --prune/--quant/--config ...   compress, measure, export\n"
     "       slimbench sweep MODEL.onnx               per-layer pruning sensitivity\n"
+    "       slimbench finetune MODEL.onnx --epochs E [--distill T,alpha] ...   win accuracy back\n"
     "\n"
     "Common options:\n"
     "  --data DIR        evaluation data: IDX (Fashion-MNIST style, .gz or plain) or .npy files\n"
@@ -29,7 +30,7 @@ int main(int argc, char **argv)
 {
     static const struct { const char *name; int (*run)(int, char **); } cmds[] = {
         {"inspect", cmd_inspect}, {"eval", cmd_eval},   {"bench", cmd_bench},
-        {"apply", cmd_apply},     {"sweep", cmd_sweep}};
+        {"apply", cmd_apply},     {"sweep", cmd_sweep},   {"finetune", cmd_finetune}};
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
                       !strcmp(argv[1], "help"))) {
         fputs(usage, stdout);

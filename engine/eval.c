@@ -42,6 +42,8 @@ sb_status sb_eval_check(const sb_model *m, const sb_dataset *d, const sb_preproc
 /* Ranks of the true label among the logits: 0 means top-1. Ties go to the lower index. */
 static int label_rank(const float *logits, int classes, int label)
 {
+    if (!isfinite(logits[label])) /* a diverged model must not score: NaN compares false */
+        return classes;
     int rank = 0;
     for (int k = 0; k < classes; k++)
         rank += logits[k] > logits[label] || (logits[k] == logits[label] && k < label);

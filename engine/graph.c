@@ -166,6 +166,28 @@ sb_status sb_graph_fold_identities(sb_graph *g, sb_error *err)
     return own_weights(g, err);
 }
 
+sb_conv_geom sb_conv_geometry(const sb_shape *x, const sb_shape *y, const sb_window *w)
+{
+    bool one_d = w->spatial == 1;
+    return (sb_conv_geom){
+        .C = (int)x->dim[1], .H = one_d ? 1 : (int)x->dim[2], .W = (int)x->dim[x->rank - 1],
+        .M = (int)y->dim[1], .OH = one_d ? 1 : (int)y->dim[2], .OW = (int)y->dim[y->rank - 1],
+        .kh = w->kernel[0], .kw = w->kernel[1], .sh = w->stride[0], .sw = w->stride[1],
+        .dh = w->dilation[0], .dw = w->dilation[1], .pt = w->pad_begin[0], .pl = w->pad_begin[1],
+        .group = w->group};
+}
+
+void sb_global_avgpool(const float *x, int64_t planes, int64_t size, float *y)
+{
+#pragma omp parallel for schedule(static) if (planes * size >= 32768)
+    for (int64_t p = 0; p < planes; p++) {
+        float sum = 0;
+        for (int64_t i = 0; i < size; i++)
+            sum += x[p * size + i];
+        y[p] = sum / (float)size;
+    }
+}
+
 int sb_graph_insert_before(sb_graph *g, int before, int slot, sb_op op, const char *name)
 {
     sb_node *nodes = realloc(g->nodes, ((size_t)g->n_nodes + 2) * sizeof *nodes);

@@ -122,6 +122,12 @@ int sb_graph_add_value(sb_graph *g, const char *name, sb_value_kind kind);
  * returns the new node's index (the node `before` moves up by one), or -1. */
 int sb_graph_insert_before(sb_graph *g, int before, int slot, sb_op op, const char *name);
 
+/* The kernel geometry of a Conv with input shape x, output shape y and window w (1-D windows
+ * run as 2-D with a unit height). */
+sb_conv_geom sb_conv_geometry(const sb_shape *x, const sb_shape *y, const sb_window *w);
+/* y[p] = mean of x[p*size .. p*size+size), for each of `planes` planes (GlobalAveragePool). */
+void sb_global_avgpool(const float *x, int64_t planes, int64_t size, float *y);
+
 /* shape.c: infers every value's shape from the given input shapes (n_inputs of them). */
 sb_status sb_graph_infer_shapes(sb_graph *g, const sb_shape *inputs, sb_error *err);
 

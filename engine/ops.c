@@ -22,15 +22,7 @@ static bool has_in(const op_ctx *c, int i) { return i < c->n->n_in && c->n->in[i
 sb_conv_geom sb_step_conv_geom(const sb_plan *p, const sb_step *st)
 {
     const sb_node *n = &p->g->nodes[st->node];
-    const sb_shape *x = &p->shapes[n->in[0]], *y = &p->shapes[n->out[0]];
-    const sb_window *w = &st->win;
-    bool one_d = w->spatial == 1;
-    return (sb_conv_geom){
-        .C = (int)x->dim[1], .H = one_d ? 1 : (int)x->dim[2], .W = (int)x->dim[x->rank - 1],
-        .M = (int)y->dim[1], .OH = one_d ? 1 : (int)y->dim[2], .OW = (int)y->dim[y->rank - 1],
-        .kh = w->kernel[0], .kw = w->kernel[1], .sh = w->stride[0], .sw = w->stride[1],
-        .dh = w->dilation[0], .dw = w->dilation[1], .pt = w->pad_begin[0], .pl = w->pad_begin[1],
-        .group = w->group};
+    return sb_conv_geometry(&p->shapes[n->in[0]], &p->shapes[n->out[0]], &st->win);
 }
 
 static void op_conv(const op_ctx *c)
@@ -269,15 +261,7 @@ static void op_global_avgpool(const op_ctx *c)
 {
     const sb_shape *s = in_shape(c, 0);
     int64_t planes = s->dim[0] * s->dim[1], size = sb_shape_count(s) / (planes ? planes : 1);
-    const float *x = in_data(c, 0);
-    float *y = out_data(c);
-#pragma omp parallel for schedule(static) if (planes * size >= PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
-        float sum = 0;
-        for (int64_t i = 0; i < size; i++)
-            sum += x[p * size + i];
-        y[p] = sum / (float)size;
-    }
+    sb_global_avgpool(in_data(c, 0), planes, size, out_data(c));
 }
 
 static void op_batchnorm(const op_ctx *c)

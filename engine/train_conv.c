@@ -12,15 +12,8 @@
 
 sb_conv_geom sb_train_conv_geom(const sb_tape *t, const sb_node *n)
 {
-    const sb_shape *x = &t->g->values[n->in[0]].shape, *y = &t->g->values[n->out[0]].shape;
-    const sb_window *w = &n->a.win;
-    bool one_d = w->spatial == 1;
-    return (sb_conv_geom){
-        .C = (int)x->dim[1], .H = one_d ? 1 : (int)x->dim[2], .W = (int)x->dim[x->rank - 1],
-        .M = (int)y->dim[1], .OH = one_d ? 1 : (int)y->dim[2], .OW = (int)y->dim[y->rank - 1],
-        .kh = w->kernel[0], .kw = w->kernel[1], .sh = w->stride[0], .sw = w->stride[1],
-        .dh = w->dilation[0], .dw = w->dilation[1], .pt = w->pad_begin[0], .pl = w->pad_begin[1],
-        .group = w->group};
+    return sb_conv_geometry(&t->g->values[n->in[0]].shape, &t->g->values[n->out[0]].shape,
+                            &n->a.win);
 }
 
 static bool is_pointwise(const sb_conv_geom *g)

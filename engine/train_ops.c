@@ -520,15 +520,7 @@ static void fwd_global_avgpool(const tctx *c)
 {
     const sb_shape *s = XS(c, 0);
     int64_t planes = s->dim[0] * s->dim[1], size = sb_shape_count(s) / (planes ? planes : 1);
-    const float *x = X(c, 0);
-    float *y = Y(c);
-#pragma omp parallel for schedule(static) if (planes * size >= PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
-        float sum = 0;
-        for (int64_t i = 0; i < size; i++)
-            sum += x[p * size + i];
-        y[p] = sum / (float)size;
-    }
+    sb_global_avgpool(X(c, 0), planes, size, Y(c));
 }
 
 static void bwd_global_avgpool(const tctx *c)

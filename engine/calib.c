@@ -69,8 +69,9 @@ static sb_status run_pass(sb_plan *p, const sb_calib_data *cd, int images, calib
     for (int start = 0; start < images && !s; start += p->batch) {
         cx->images = images - start < p->batch ? images - start : p->batch;
         memset(in, 0, per * (size_t)p->batch * sizeof *in);
-        sb_dataset_fill(cd->data, cd->pp, start, cx->images, in);
-        s = sb_plan_run_observed(p, NULL, on_step, cx, err);
+        s = sb_dataset_read(cd->data, cd->pp, start, cx->images, in, err);
+        if (!s)
+            s = sb_plan_run_observed(p, NULL, on_step, cx, err);
     }
     return s;
 }

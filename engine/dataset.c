@@ -1,6 +1,7 @@
 /* Datasets: Fashion-MNIST-style IDX files (plain or gzip) and NumPy .npy arrays, loaded whole
- * into memory (uint8 pixels stay uint8), and the ToTensor+Normalize preprocessing applied when
- * a batch is filled.
+ * into memory (uint8 pixels stay uint8) or, for evaluation sets over a size bound, streamed from
+ * the file a batch at a time; and the ToTensor+Normalize preprocessing applied when a batch is
+ * filled.
  *
  * Layouts: IDX images are N,H,W (3-D, one channel) or N,C,H,W (4-D); .npy images are (N,H,W)
  * or (N,C,H,W), uint8 or float32. Float images are taken as already scaled: preprocessing skips
@@ -16,6 +17,7 @@
 #include <limits.h>
 #include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,12 +35,15 @@ enum {
 /* Cap on one array: guards against corrupt headers, far above any dataset this tool evaluates. */
 static const uint64_t max_array_bytes = (uint64_t)8 << 30;
 
+typedef struct image_stream image_stream;
+
 struct sb_dataset {
-    int n;           /* images */
-    int64_t c, h, w; /* per-image shape, stored NCHW */
-    bool is_float;   /* pixels are float32, already scaled; else uint8 */
-    void *pixels;    /* n*c*h*w values */
-    int *labels;     /* n class indices, or NULL when the set has no labels */
+    int n;                /* images */
+    int64_t c, h, w;      /* per-image shape, stored NCHW */
+    bool is_float;        /* pixels are float32, already scaled; else uint8 */
+    void *pixels;         /* n*c*h*w values, or NULL when streamed */
+    image_stream *stream; /* the images file, when the pixels are not in memory */
+    int *labels;          /* n class indices, or NULL when the set has no labels */
 };
 
 /* ---- arrays as read from a file ---- */
@@ -647,17 +652,17 @@ static bool is_npy(const char *path)
     return has_suffix(path, ".npy") || has_suffix(path, ".npy.gz");
 }
 
-/* Reads header and payload of one file. For labels, images/n_images give the count to match. */
-static sb_status load_array(const char *path, array_kind kind, const char *images, int n_images,
-                            array *a, sb_error *err)
+/* Opens one file and checks its header; r is left at the payload (closed on failure). For
+ * labels, images/n_images give the count to match. */
+static sb_status open_array(const char *path, array_kind kind, const char *images, int n_images,
+                            array *a, reader *r, sb_error *err)
 {
     memset(a, 0, sizeof *a);
     a->path = path;
-    reader r;
-    sb_status s = reader_open(&r, path, err);
+    sb_status s = reader_open(r, path, err);
     if (s != SB_OK)
         return s;
-    s = is_npy(path) ? npy_header(&r, a, err) : idx_header(&r, a, err);
+    s = is_npy(path) ? npy_header(r, a, err) : idx_header(r, a, err);
     if (s == SB_OK)
         s = check_array(a, kind, err);
     if (s == SB_OK && images && a->dim[0] != (uint64_t)n_images)
@@ -665,8 +670,20 @@ static sb_status load_array(const char *path, array_kind kind, const char *image
                          "%s: holds %llu labels but %s holds %d images; images and labels must "
                          "come from the same split",
                          path, (unsigned long long)a->dim[0], images, n_images);
-    if (s == SB_OK)
-        s = read_payload(&r, a, err);
+    if (s != SB_OK)
+        gzclose(r->gz);
+    return s;
+}
+
+/* Reads header and payload of one file. */
+static sb_status load_array(const char *path, array_kind kind, const char *images, int n_images,
+                            array *a, sb_error *err)
+{
+    reader r;
+    sb_status s = open_array(path, kind, images, n_images, a, &r, err);
+    if (s != SB_OK)
+        return s;
+    s = read_payload(&r, a, err);
     gzclose(r.gz);
     return s;
 }
@@ -678,12 +695,14 @@ static const char *nonfinite_name(float v)
     return isnan(v) ? "NaN" : v > 0 ? "+infinity" : "-infinity";
 }
 
-/* Little-endian float32 to host floats, in place; every value must be finite. */
-static sb_status decode_floats(array *a, int64_t chw, int64_t plane, int64_t w, sb_error *err)
+/* Little-endian float32 to host floats, in place; every value must be finite. The data holds
+ * whole images from image `first` of the file on. */
+static sb_status decode_floats(const char *path, void *data, uint64_t bytes, uint64_t first,
+                               int64_t chw, int64_t plane, int64_t w, sb_error *err)
 {
-    const unsigned char *p = a->data;
-    float *f = a->data;
-    for (uint64_t i = 0; i < a->bytes / 4; i++) {
+    const unsigned char *p = data;
+    float *f = data;
+    for (uint64_t i = 0; i < bytes / 4; i++) {
         uint32_t u = le32(p + 4 * i);
         float v;
         memcpy(&v, &u, sizeof v);
@@ -692,8 +711,8 @@ static sb_status decode_floats(array *a, int64_t chw, int64_t plane, int64_t w, 
             return sb_error_set(err, SB_ERR_FORMAT,
                                 "%s: image %llu holds %s at channel %lld, row %lld, column %lld; "
                                 "float images must be finite (clean them with numpy.nan_to_num)",
-                                a->path, (unsigned long long)(i / (uint64_t)chw), nonfinite_name(v),
-                                (long long)(k / plane), (long long)(k % plane / w),
+                                path, (unsigned long long)(first + i / (uint64_t)chw),
+                                nonfinite_name(v), (long long)(k / plane), (long long)(k % plane / w),
                                 (long long)(k % w));
         }
         f[i] = v;
@@ -701,10 +720,114 @@ static sb_status decode_floats(array *a, int64_t chw, int64_t plane, int64_t w, 
     return SB_OK;
 }
 
-static sb_status load_images(sb_dataset *d, const char *path, sb_error *err)
+/* ---- streamed images: read a batch at a time ---- */
+
+static char *str_dup(const char *s);
+
+struct image_stream {
+    reader r;           /* the images file (gzread passes plain files through) */
+    char *path;         /* owned copy for r.path */
+    uint64_t offset;    /* where the payload starts in the (decompressed) data */
+    size_t image_bytes; /* bytes of one image in the file */
+    pthread_mutex_t mu; /* r and buf are shared by every reader of the dataset */
+    unsigned char *buf; /* one batch of raw pixels */
+    size_t cap;
+};
+
+static void stream_free(image_stream *st)
+{
+    if (!st)
+        return;
+    if (st->r.gz)
+        gzclose(st->r.gz);
+    pthread_mutex_destroy(&st->mu);
+    free(st->buf);
+    free(st->path);
+    free(st);
+}
+
+/* The payload must be exactly as long as the header says: plain files by their size, gzip by
+ * one decompressing pass (bounded memory) that also checks the stream's end. */
+static sb_status stream_check_length(reader *r, const array *a, sb_error *err)
+{
+    uint64_t header = r->pos, got;
+    struct stat st;
+    sb_status s = SB_OK;
+    if (gzdirect(r->gz) && stat(r->path, &st) == 0) {
+        got = (uint64_t)st.st_size > header ? (uint64_t)st.st_size - header : 0;
+    } else {
+        if ((s = count_rest(r, &got, err)) != SB_OK)
+            return s;
+        if (got == a->bytes && reader_cut_short(r))
+            return sb_error_set(err, SB_ERR_FORMAT,
+                                "%s: the gzip stream ends before its checksum; the file is "
+                                "incomplete, download it again",
+                                r->path);
+    }
+    if (got < a->bytes)
+        return truncated(r, a, header, got, err);
+    if (got > a->bytes)
+        return sb_error_set(err, SB_ERR_FORMAT,
+                            "%s: header declares %s (%llu bytes) but %llu more bytes follow them; "
+                            "the file is corrupt or its header is wrong",
+                            r->path, a->what, (unsigned long long)a->bytes,
+                            (unsigned long long)(got - a->bytes));
+    return SB_OK;
+}
+
+/* Takes over the open reader r (at the payload of a checked array) as d's image source. */
+static sb_status stream_open(sb_dataset *d, const array *a, reader *r, sb_error *err)
+{
+    image_stream *st = calloc(1, sizeof *st);
+    char *path = str_dup(r->path);
+    if (!st || !path) {
+        free(st);
+        free(path);
+        gzclose(r->gz);
+        return sb_error_set(err, SB_ERR_NOMEM, "%s: out of memory", r->path);
+    }
+    st->r = *r;
+    st->r.path = st->path = path;
+    st->offset = r->pos;
+    st->image_bytes = (size_t)(a->bytes / a->dim[0]);
+    pthread_mutex_init(&st->mu, NULL);
+    d->stream = st;
+    return stream_check_length(&st->r, a, err);
+}
+
+/* Reads the raw pixels of images [start, start+count) into st->buf. Caller holds st->mu. */
+static sb_status stream_fetch(image_stream *st, int start, int count, sb_error *err)
+{
+    size_t want = (size_t)count * st->image_bytes;
+    if (want > st->cap) {
+        unsigned char *p = realloc(st->buf, want);
+        if (!p)
+            return sb_error_set(err, SB_ERR_NOMEM, "%s: out of memory reading %d images",
+                                st->path, count);
+        st->buf = p;
+        st->cap = want;
+    }
+    uint64_t at = st->offset + (uint64_t)start * st->image_bytes;
+    if (st->r.pos != at) { /* gzip seeks backwards by decompressing again from the start */
+        if (gzseek(st->r.gz, (z_off_t)at, SEEK_SET) != (z_off_t)at)
+            return read_error(&st->r, err);
+        st->r.pos = at;
+    }
+    size_t got;
+    sb_status s = reader_read(&st->r, st->buf, want, &got, err);
+    if (s == SB_OK && got < want)
+        s = sb_error_set(err, SB_ERR_IO,
+                         "%s: ends early at image %llu; the file changed after it was opened",
+                         st->path, (unsigned long long)(start + got / st->image_bytes));
+    return s;
+}
+
+/* Images over max_resident bytes stay in the file (see image_stream). */
+static sb_status load_images(sb_dataset *d, const char *path, size_t max_resident, sb_error *err)
 {
     array a;
-    sb_status s = load_array(path, KIND_IMAGES, NULL, 0, &a, err);
+    reader r;
+    sb_status s = open_array(path, KIND_IMAGES, NULL, 0, &a, &r, err);
     if (s != SB_OK)
         return s;
     d->n = (int)a.dim[0];
@@ -712,9 +835,15 @@ static sb_status load_images(sb_dataset *d, const char *path, sb_error *err)
     d->h = (int64_t)a.dim[a.rank - 2];
     d->w = (int64_t)a.dim[a.rank - 1];
     d->is_float = a.type == EL_F32;
+    if (a.bytes > max_resident)
+        return stream_open(d, &a, &r, err);
+    s = read_payload(&r, &a, err);
+    gzclose(r.gz);
+    if (s != SB_OK)
+        return s;
     d->pixels = a.data;
     if (d->is_float)
-        return decode_floats(&a, d->c * d->h * d->w, d->h * d->w, d->w, err);
+        return decode_floats(path, a.data, a.bytes, 0, d->c * d->h * d->w, d->h * d->w, d->w, err);
     return SB_OK;
 }
 
@@ -852,13 +981,13 @@ static sb_status find_labels(const char *images, char **labels, sb_error *err)
     return SB_OK;
 }
 
-static sb_status dataset_load(const char *images, const char *labels, sb_dataset **out,
-                              sb_error *err)
+static sb_status dataset_load(const char *images, const char *labels, size_t max_resident,
+                              sb_dataset **out, sb_error *err)
 {
     sb_dataset *d = calloc(1, sizeof *d);
     if (!d)
         return sb_error_set(err, SB_ERR_NOMEM, "%s: out of memory", images);
-    sb_status s = load_images(d, images, err);
+    sb_status s = load_images(d, images, max_resident, err);
     if (s == SB_OK && labels)
         s = load_labels(d, labels, images, err);
     if (s != SB_OK) {
@@ -870,6 +999,12 @@ static sb_status dataset_load(const char *images, const char *labels, sb_dataset
 }
 
 sb_status sb_dataset_open(const char *dir, const char *split, sb_dataset **out, sb_error *err)
+{
+    return sb_dataset_open_streamed(dir, split, SIZE_MAX, out, err);
+}
+
+sb_status sb_dataset_open_streamed(const char *dir, const char *split, size_t max_resident,
+                                   sb_dataset **out, sb_error *err)
 {
     if (!out || !dir || !split)
         return sb_error_set(err, SB_ERR_ARG, "sb_dataset_open: missing directory, split or output");
@@ -892,7 +1027,7 @@ sb_status sb_dataset_open(const char *dir, const char *split, sb_dataset **out, 
     if (s == SB_OK)
         s = find_labels(images, &labels, err);
     if (s == SB_OK)
-        s = dataset_load(images, labels, out, err);
+        s = dataset_load(images, labels, max_resident, out, err);
     free(images);
     free(labels);
     return s;
@@ -903,6 +1038,7 @@ void sb_dataset_free(sb_dataset *d)
     if (!d)
         return;
     free(d->pixels);
+    stream_free(d->stream);
     free(d->labels);
     free(d);
 }
@@ -918,6 +1054,11 @@ sb_shape sb_dataset_image_shape(const sb_dataset *d)
     if (d)
         s = (sb_shape){.rank = 3, .dim = {d->c, d->h, d->w}};
     return s;
+}
+
+bool sb_dataset_is_streamed(const sb_dataset *d)
+{
+    return d && d->stream;
 }
 
 bool sb_dataset_has_labels(const sb_dataset *d)
@@ -976,19 +1117,21 @@ static void map_f32(const float *src, const float *mean, const float *std, int64
         }
 }
 
-static void fill_u8(const sb_dataset *d, const sb_preprocess *pp, int start, int count, float *out)
+/* src holds `count` images in the file's layout. */
+static void fill_u8(const sb_dataset *d, const sb_preprocess *pp, const uint8_t *src, int count,
+                    float *out)
 {
     float lut[MAX_CHANNELS * 256];
     for (int64_t c = 0; c < d->c && c < MAX_CHANNELS; c++) /* d->c <= 4: checked at load */
         build_lut(pp, c, lut + c * 256);
     const int64_t plane = d->h * d->w, chw = d->c * plane;
-    const uint8_t *src = (const uint8_t *)d->pixels + (int64_t)start * chw;
 #pragma omp parallel for schedule(static) if ((int64_t)count * chw >= PAR_MIN_VALUES)
     for (int i = 0; i < count; i++)
         map_u8(src + i * chw, lut, d->c, plane, out + i * chw);
 }
 
-static void fill_f32(const sb_dataset *d, const sb_preprocess *pp, int start, int count, float *out)
+static void fill_f32(const sb_dataset *d, const sb_preprocess *pp, const float *src, int count,
+                     float *out)
 {
     float mean[MAX_CHANNELS], std[MAX_CHANNELS];
     for (int64_t c = 0; c < d->c && c < MAX_CHANNELS; c++) {
@@ -996,20 +1139,54 @@ static void fill_f32(const sb_dataset *d, const sb_preprocess *pp, int start, in
         std[c] = pp_std(pp, c);
     }
     const int64_t plane = d->h * d->w, chw = d->c * plane;
-    const float *src = (const float *)d->pixels + (int64_t)start * chw;
 #pragma omp parallel for schedule(static) if ((int64_t)count * chw >= PAR_MIN_VALUES)
     for (int i = 0; i < count; i++)
         map_f32(src + i * chw, mean, std, d->c, plane, out + i * chw);
 }
 
-void sb_dataset_fill(const sb_dataset *d, const sb_preprocess *pp, int start, int count, float *out)
+static void fill_from(const sb_dataset *d, const sb_preprocess *pp, const void *src, int count,
+                      float *out)
+{
+    if (d->is_float)
+        fill_f32(d, pp, src, count, out);
+    else
+        fill_u8(d, pp, src, count, out);
+}
+
+static sb_status stream_fill(const sb_dataset *d, const sb_preprocess *pp, int start, int count,
+                             float *out, sb_error *err)
+{
+    image_stream *st = d->stream;
+    pthread_mutex_lock(&st->mu);
+    sb_status s = stream_fetch(st, start, count, err);
+    if (s == SB_OK && d->is_float)
+        s = decode_floats(st->path, st->buf, (uint64_t)count * st->image_bytes, (uint64_t)start,
+                          d->c * d->h * d->w, d->h * d->w, d->w, err);
+    if (s == SB_OK)
+        fill_from(d, pp, st->buf, count, out);
+    pthread_mutex_unlock(&st->mu);
+    return s;
+}
+
+sb_status sb_dataset_read(const sb_dataset *d, const sb_preprocess *pp, int start, int count,
+                          float *out, sb_error *err)
 {
     if (!d || !pp || !out || start < 0 || count <= 0 || count > d->n - start)
-        return;
-    if (d->is_float)
-        fill_f32(d, pp, start, count, out);
-    else
-        fill_u8(d, pp, start, count, out);
+        return SB_OK;
+    if (d->stream)
+        return stream_fill(d, pp, start, count, out, err);
+    int64_t chw = d->c * d->h * d->w, es = d->is_float ? 4 : 1;
+    fill_from(d, pp, (const unsigned char *)d->pixels + (int64_t)start * chw * es, count, out);
+    return SB_OK;
+}
+
+/* A streamed dataset that fails to read gives NaN images, which no prediction counts on. */
+void sb_dataset_fill(const sb_dataset *d, const sb_preprocess *pp, int start, int count, float *out)
+{
+    sb_error err = {0};
+    if (sb_dataset_read(d, pp, start, count, out, &err) != SB_OK)
+        for (int64_t i = 0; i < (int64_t)count * d->c * d->h * d->w; i++)
+            out[i] = NAN;
 }
 
 /* ---- parsing metadata ---- */

@@ -100,8 +100,9 @@ static sb_status run_batches(sb_model *m, sb_plan *p, const sb_dataset *d,
         int count = total - start < batch ? total - start : batch;
         if (count < batch) /* the tail runs in the same plan, padded with zeros */
             memset(in + (size_t)count * per_image, 0, (size_t)(batch - count) * per_image * 4);
-        sb_dataset_fill(d, pp, start, count, in);
-        sb_status s = sb_plan_run(p, opt->cancel, err);
+        sb_status s = sb_dataset_read(d, pp, start, count, in, err);
+        if (!s)
+            s = sb_plan_run(p, opt->cancel, err);
         if (s)
             return s;
         score_batch(d, sb_plan_value(p, g->outputs[0]), classes, start, count, opt->reference,

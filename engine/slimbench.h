@@ -124,7 +124,20 @@ int sb_dataset_count(const sb_dataset *d);
 sb_shape sb_dataset_image_shape(const sb_dataset *d); /* C,H,W */
 bool sb_dataset_has_labels(const sb_dataset *d);
 int sb_dataset_label(const sb_dataset *d, int i);
-/* Writes images [start, start+count) as float32 NCHW after preprocessing. */
+/* Like sb_dataset_open, but images whose payload exceeds max_resident bytes are not loaded:
+ * they are read from the file batch by batch by sb_dataset_read (plain files by offset, gzip by
+ * sequential decompression), so an evaluation set larger than memory works. 0 streams always.
+ * Labels are always held in memory. */
+#define SB_DATASET_RESIDENT_MAX ((size_t)64 << 20)
+sb_status sb_dataset_open_streamed(const char *dir, const char *split, size_t max_resident,
+                                   sb_dataset **out, sb_error *err);
+bool sb_dataset_is_streamed(const sb_dataset *d);
+/* Writes images [start, start+count) as float32 NCHW after preprocessing. Works on any dataset;
+ * a streamed one may fail (a read error, a file changed since it was opened, a non-finite
+ * float), which is reported. Safe to call from several threads on one dataset. */
+sb_status sb_dataset_read(const sb_dataset *d, const sb_preprocess *pp, int start, int count,
+                          float *out, sb_error *err);
+/* The same for datasets held in memory (sb_dataset_open), which cannot fail. */
 void sb_dataset_fill(const sb_dataset *d, const sb_preprocess *pp, int start, int count,
                      float *out);
 /* Preprocessing from the model's metadata (preprocess.scale/mean/std), else identity. */

@@ -165,7 +165,7 @@ int cli_open_data(const cli_opts *o, const sb_model *m, sb_dataset **d, sb_prepr
         return EXIT_USER;
     }
     if (sb_preprocess_from_model(m, pp, &err) || apply_overrides(o, pp, &err) ||
-        sb_dataset_open(dir, "test", d, &err))
+        sb_dataset_open_streamed(dir, "test", SB_DATASET_RESIDENT_MAX, d, &err))
         return cli_fail(&err);
     return 0;
 }

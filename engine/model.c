@@ -41,9 +41,10 @@ sb_status sb_model_load(const char *path, sb_model **out, sb_error *err)
         return sb_error_set(err, SB_ERR_FORMAT, "%s: the file is empty; expected an ONNX model",
                             path);
     }
-    s = sb_model_load_mem(buf, len, path, out, err);
-    free(buf);
-    return s;
+    sb_graph *g;
+    if ((s = sb_graph_from_onnx_owned(buf, len, path, &g, err)))
+        return s;
+    return sb_model_from_graph(g, path, out, err);
 }
 
 sb_status sb_model_load_mem(const void *buf, size_t len, const char *name, sb_model **out,

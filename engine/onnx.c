@@ -274,11 +274,10 @@ static sb_status parse_attrs(const Onnx__NodeProto *pn, sb_graph *g, sb_node *n,
 
 /* ---- initializers and Constant nodes ---- */
 
-static sb_status add_const(sb_graph *g, const Onnx__TensorProto *t, const char *name,
-                           sb_error *err)
+static sb_status add_const(sb_graph *g, Onnx__TensorProto *t, const char *name, sb_error *err)
 {
     sb_tensor tensor;
-    sb_status s = sb_tensor_from_onnx(t, &tensor, err);
+    sb_status s = sb_tensor_take_onnx(t, &tensor, err);
     if (s)
         return s;
     int v = sb_graph_find_value(g, name);
@@ -579,7 +578,8 @@ static void count_consumers(sb_graph *g)
         g->values[g->outputs[i]].consumers++;
 }
 
-static sb_status build(sb_graph *g, const Onnx__ModelProto *mp, sb_error *err)
+/* Initializers' payloads are moved out of mp into the graph. */
+static sb_status build(sb_graph *g, Onnx__ModelProto *mp, sb_error *err)
 {
     const Onnx__GraphProto *gp = mp->graph;
     sb_status s;
@@ -611,11 +611,13 @@ static sb_status build(sb_graph *g, const Onnx__ModelProto *mp, sb_error *err)
     return SB_OK;
 }
 
-sb_status sb_graph_from_onnx(const void *buf, size_t len, const char *name, sb_graph **out,
-                             sb_error *err)
+/* owned (buf itself, or NULL) is freed as soon as the protobuf is decoded. */
+static sb_status from_onnx(const void *buf, size_t len, void *owned, const char *name,
+                           sb_graph **out, sb_error *err)
 {
     *out = NULL;
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, buf);
+    free(owned);
     if (!mp)
         return sb_error_set(err, SB_ERR_FORMAT,
                             "%s: not a valid ONNX model (the protobuf could not be decoded; the "
@@ -631,4 +633,16 @@ sb_status sb_graph_from_onnx(const void *buf, size_t len, const char *name, sb_g
     }
     *out = g;
     return SB_OK;
+}
+
+sb_status sb_graph_from_onnx(const void *buf, size_t len, const char *name, sb_graph **out,
+                             sb_error *err)
+{
+    return from_onnx(buf, len, NULL, name, out, err);
+}
+
+sb_status sb_graph_from_onnx_owned(void *buf, size_t len, const char *name, sb_graph **out,
+                                   sb_error *err)
+{
+    return from_onnx(buf, len, buf, name, out, err);
 }

@@ -116,6 +116,29 @@ sb_status sb_tensor_from_onnx(const Onnx__TensorProto *t, sb_tensor *out, sb_err
     return s;
 }
 
+sb_status sb_tensor_take_onnx(Onnx__TensorProto *t, sb_tensor *out, sb_error *err)
+{
+    bool raw64 = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT ||
+                 t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    bool external =
+        t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+    if (!raw64 || external || t->segment || !t->has_raw_data || !t->raw_data.data)
+        return sb_tensor_from_onnx(t, out, err);
+    const char *name = t->name ? t->name : "";
+    memset(out, 0, sizeof *out);
+    int64_t count = 0;
+    sb_status s = sb_dtype_from_onnx(t->data_type, &out->dtype, name, err);
+    if (s || (s = read_dims(t, name, &out->shape, &count, err)))
+        return s;
+    if (count == 0 || t->raw_data.len != (size_t)count * (out->dtype == SB_F32 ? 4 : 8))
+        return sb_tensor_from_onnx(t, out, err); /* copies, or reports the size mismatch */
+    out->data = t->raw_data.data; /* malloc'd by protobuf-c's default allocator */
+    t->raw_data.data = NULL;
+    t->raw_data.len = 0;
+    t->has_raw_data = 0;
+    return SB_OK;
+}
+
 sb_status sb_tensor_from_pb(const void *buf, size_t len, const char *name, sb_tensor *out,
                             sb_error *err)
 {

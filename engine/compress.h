@@ -58,7 +58,8 @@ sb_status sb_config_load_csv(const sb_model *m, const char *path, sb_config *c, 
 sb_status sb_config_save_csv(const sb_model *m, const sb_config *c, const char *path,
                              sb_error *err);
 
-/* Writes `path` atomically: a temporary file beside it, fsync, rename. */
+/* Writes `path` atomically: a temporary file beside it, fsync, rename, fsync the directory.
+ * On failure the old file (if any) is untouched and no temporary is left. */
 sb_status sb_write_file_atomic(const char *path, const void *data, size_t len, sb_error *err);
 
 /* ---- compression ---- */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const sb_layer_config SB_LAYER_DEFAULT = {.prune = SB_PRUNE_NONE, .wbits = 32};
@@ -261,32 +262,57 @@ sb_status sb_config_apply_quant_flag(const sb_model *m, sb_config *c, const char
 
 /* ---- atomic writes ---- */
 
+static sb_status write_all(int fd, const char *path, const void *data, size_t len, sb_error *err)
+{
+    const char *p = data;
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) /* EFBIG (a file size limit), ENOSPC, EDQUOT, EIO... */
+            return sb_error_set(err, SB_ERR_IO, "%s: cannot write: %s", path,
+                                w < 0 ? strerror(errno) : "no space left");
+        p += w, len -= (size_t)w;
+    }
+    return SB_OK;
+}
+
+/* Makes the rename durable: the directory entry is on disk once this returns. */
+static sb_status sync_dir(const char *path, sb_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!dir)
+        return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    sb_status s = SB_OK;
+    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL)) /* EINVAL: no sync for directories here */
+        s = sb_error_set(err, SB_ERR_IO, "%s: written, but its directory %s cannot be synced: %s",
+                         path, dir, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return s;
+}
+
+/* A uniquely named temporary file beside path, fsync'd, then renamed over path: a crash or a
+ * failed write (full disk, a file size limit) leaves the old file whole and no temporary. */
 sb_status sb_write_file_atomic(const char *path, const void *data, size_t len, sb_error *err)
 {
-    size_t n = strlen(path) + 32;
+    size_t n = strlen(path) + 16;
     char *tmp = malloc(n);
     if (!tmp)
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    sb_status s = SB_OK;
+    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        s = sb_error_set(err, SB_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        sb_status s = sb_error_set(err, SB_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
         free(tmp);
         return s;
     }
-    const char *p = data;
-    size_t left = len;
-    while (left && !s) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            s = sb_error_set(err, SB_ERR_IO, "%s: cannot write: %s", path,
-                             w < 0 ? strerror(errno) : "no space left");
-        else
-            p += w, left -= (size_t)w;
-    }
+    sb_status s = write_all(fd, path, data, len, err);
+    if (!s && fchmod(fd, 0644) != 0)
+        s = sb_error_set(err, SB_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     if (!s && fsync(fd) != 0)
         s = sb_error_set(err, SB_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     if (close(fd) != 0 && !s)
@@ -295,6 +321,8 @@ sb_status sb_write_file_atomic(const char *path, const void *data, size_t len, s
         s = sb_error_set(err, SB_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
     if (s)
         unlink(tmp);
+    else
+        s = sync_dir(path, err);
     free(tmp);
     return s;
 }

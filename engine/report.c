@@ -110,8 +110,9 @@ sb_status sb_report_save_csv(const sb_measurement *base, const sb_measurement *c
     }
     summary_row(base, comp, &r);
     put_row(f, &r);
-    fclose(f);
-    sb_status s = sb_write_file_atomic(path, buf, len, err);
+    bool bad = ferror(f) != 0;
+    sb_status s = fclose(f) != 0 || bad ? sb_error_set(err, SB_ERR_NOMEM, "out of memory")
+                                        : sb_write_file_atomic(path, buf, len, err);
     free(buf);
     return s;
 }

@@ -1,6 +1,7 @@
 /* slimbench: see `slimbench --help`. */
 #include "cli.h"
 
+#include <signal.h>
 #include <string.h>
 
 static const char usage[] =
@@ -36,6 +37,9 @@ int main(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
+    /* A file size limit (ulimit -f) must fail the write with EFBIG, reported like a full disk,
+     * not kill the process with the work unsaved. */
+    signal(SIGXFSZ, SIG_IGN);
     for (size_t i = 0; argc >= 2 && i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(argv[1], cmds[i].name) == 0)
             return cmds[i].run(argc - 1, argv + 1);

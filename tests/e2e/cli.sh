@@ -62,5 +62,22 @@ check "bad range" run 1 "$SB" sweep "$M" --range 0:2:0.1
 check "bench csv" run 0 "$SB" bench "$M" --seconds 0.2 --limit 512 --csv
 check "bench columns" has "latency_ms" out
 
+# Nothing lost on a failed write: a message, exit 1, the previous file whole, no temporary left.
+# (root ignores permissions: a path under a regular file gives ENOTDIR, and a file size limit,
+# RLIMIT_FSIZE, makes the export fail part way like a full disk.)
+printf 'a regular file' >"$T/afile"
+check "export under a file" run 1 "$SB" apply "$M" --prune conv2=0.5:l1 --limit 200 --seconds 0.1 \
+    --export "$T/afile/c.onnx"
+check "export under a file message" has "$T/afile/c.onnx: cannot write: Not a directory" err
+check "save-config under a file" run 1 "$SB" apply "$M" --quant all=8 --limit 200 --seconds 0.1 \
+    --save-config "$T/afile/c.csv"
+check "save-config under a file message" has "$T/afile/c.csv: cannot write: Not a directory" err
+cp "$T/c.onnx" "$T/c.before.onnx"
+check "export past a file size limit" run 1 prlimit --fsize=20000 "$SB" apply "$M" --quant all=4 \
+    --limit 200 --seconds 0.1 --export "$T/c.onnx"
+check "file size limit message" has "$T/c.onnx: cannot write: File too large" err
+check "the previous export is whole" cmp -s "$T/c.onnx" "$T/c.before.onnx"
+check "no temporary left" test -z "$(ls "$T" | grep '\.tmp\.')"
+
 echo "cli: $pass passed, $failed failed"
 [ "$failed" -eq 0 ]

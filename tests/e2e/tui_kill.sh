@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Nothing lost: edits in the workbench under tmux, kill -9, reopen: the configuration is back and
+# the user is told it was restored; the session file is never half-written (no temporary left).
+# Then writes that fail (a path under a regular file: ENOTDIR, since root ignores permissions; a
+# file size limit, RLIMIT_FSIZE, part way through an export): a message, the previous file whole,
+# the work still in memory and saved elsewhere.
+#   BUILD=build  MODEL=sample_models/lenet5.onnx  TUI_WAIT=180 (seconds for the first screen)
+set -u
+cd "$(dirname "$0")/../.."
+build=${BUILD:-build}
+model=${MODEL:-sample_models/lenet5.onnx}
+wait_s=${TUI_WAIT:-180}
+bin=$build/slimbench
+for need in tmux prlimit "$bin" "$model"; do
+    command -v "$need" >/dev/null 2>&1 || [ -e "$need" ] ||
+        { echo "tui_kill: FAIL: $need is missing (make deps-test all)"; exit 1; }
+done
+
+tmp=$(mktemp -d)
+sock=slimbench-kill-$$
+tm() { tmux -L "$sock" "$@"; }
+trap 'tm kill-server >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+screen() { tm capture-pane -p -t tui; }
+fail() {
+    echo "tui_kill: FAIL: $*"
+    echo "---- screen ----"
+    screen
+    echo "----------------"
+    exit 1
+}
+wait_for() {
+    local deadline=$((SECONDS + $2))
+    while [ $SECONDS -le "$deadline" ]; do
+        screen | grep -Eq -- "$1" && return 0
+        sleep 0.2
+    done
+    return 1
+}
+keys() { tm send-keys -t tui "$@"; sleep 0.3; }
+text() { tm send-keys -t tui -l "$1"; sleep 0.3; }
+state=$tmp/state
+# start [PREFIX...] -- [ARGS...]: a new workbench session; PREFIX runs it (e.g. prlimit ...).
+start() {
+    local pre=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do pre+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    tm kill-session -t tui >/dev/null 2>&1
+    rm -f "$tmp/rc"
+    tm -f /dev/null new-session -d -s tui -x 100 -y 30 \
+        "env LANG=C.UTF-8 TERM=tmux-256color HOME=$tmp/home XDG_STATE_HOME=$state \
+         ${pre[*]} $bin $model $*; echo \$? >$tmp/rc; sleep 120" ||
+        fail "cannot start tmux"
+}
+wait_exit() {
+    local deadline=$((SECONDS + 15))
+    until [ -s "$tmp/rc" ]; do
+        [ $SECONDS -le $deadline ] || return 1
+        sleep 0.2
+    done
+    [ "$(cat "$tmp/rc")" = "$1" ]
+}
+sel_row() { screen | grep -E '^ >' | head -1; }
+
+# ---- 1. edits, autosaved; kill -9; reopen: restored ----
+start --
+wait_for '^ >' "$wait_s" || fail "no layer table within ${wait_s}s"
+keys Home
+layer=$(sel_row | awk '{print substr($1, 2)}')
+[ -n "$layer" ] || fail "no selected layer"
+keys p p b
+sel_row | grep -q 'l1 50%' && sel_row | grep -q 'int8 ch' || fail "p p b sets l1 50% int8 on $layer"
+deadline=$((SECONDS + 10))
+until session=$(ls "$state"/slimbench/*.config.csv 2>/dev/null | head -1) &&
+    grep -Eq "^$layer,[^,]*,l1,0\.5,8," "$session"; do
+    [ $SECONDS -le $deadline ] || fail "the edits were not autosaved"
+    sleep 0.2
+done
+pid=$(pgrep -P "$(tm display -p -t tui '#{pane_pid}')" -x slimbench)
+[ -n "$pid" ] || fail "cannot find the slimbench process"
+kill -9 "$pid"
+wait_exit 137 || fail "kill -9 did not end it"
+ls "$state"/slimbench | grep -q '\.tmp\.' && fail "a temporary file was left: $(ls "$state"/slimbench)"
+start --
+wait_for 'restored the last session' 10 || fail "the user is not told the session was restored"
+row=$(screen | grep -E "^ .$layer " | head -1)
+echo "$row" | grep -q 'l1 50%' && echo "$row" | grep -q 'int8 ch' || fail "$layer's settings are not back"
+
+# ---- 2. failed writes: the message, the old file whole, the work kept ----
+keys q
+tm kill-session -t tui >/dev/null 2>&1
+printf 'the previous export\n' >"$tmp/c.onnx"
+printf 'a regular file' >"$tmp/afile"
+start prlimit --fsize=20000 --
+wait_for 'restored the last session' 10 || fail "not restored under a file size limit"
+keys e C-u; text "$tmp/afile/c.onnx"; keys Enter
+wait_for "afile/c\.onnx: cannot write: Not a directory" "$wait_s" || fail "no message for ENOTDIR"
+keys e C-u; text "$tmp/c.onnx"; keys Enter
+wait_for "c\.onnx: cannot write: File too large" "$wait_s" || fail "no message for a write cut short"
+[ "$(cat "$tmp/c.onnx")" = "the previous export" ] || fail "the previous file was damaged"
+ls "$tmp" | grep -q '\.tmp\.' && fail "a temporary file was left: $(ls "$tmp")"
+row=$(screen | grep -E "^ .$layer " | head -1)
+echo "$row" | grep -q 'l1 50%' && echo "$row" | grep -q 'int8 ch' || fail "the work was lost"
+keys w C-u; text "$tmp/kept.csv"; keys Enter
+wait_for "saved the configuration to $tmp/kept.csv" 5 || fail "the work cannot be saved elsewhere"
+grep -Eq "^$layer,[^,]*,l1,0\.5,8," "$tmp/kept.csv" || fail "kept.csv: $(cat "$tmp/kept.csv")"
+keys q
+wait_exit 0 || { keys n; wait_exit 0; } || fail "q did not quit"
+echo "tui_kill: ok"

@@ -53,6 +53,7 @@ bool ui_ft_open(ui_state *s)
         defaults(&s->ft);
     s->ft.bad = -1;
     s->ft.error[0] = 0;
+    s->ft.field = 0;
     s->input = UI_INPUT_FINETUNE;
     return true;
 }

@@ -1225,6 +1225,26 @@ Test(finetune, every_reference_is_dropped_with_the_state)
     ui_state_init(&s); /* for the teardown */
 }
 
+Test(finetune, quit_warns_once_about_weights_not_exported)
+{
+    edit_prune(1, 0.5);
+    cr_assert(ui_state_finetuned(&s, fake_weights("A")));
+    cr_assert_not(ui_view_key(&s, 'q') & UI_QUIT);
+    cr_assert(strstr(s.message, "not exported"), "%s", s.message);
+    cr_assert_eq(s.input, UI_INPUT_NORMAL);
+    ui_view_key(&s, 'q');
+    cr_assert_eq(s.input, UI_INPUT_CONFIRM_QUIT, "q again: on to the unsaved-Config question");
+    ui_view_key(&s, UI_KEY_ESC);
+    ui_job_report r = {.kind = UI_JOB_FILE, .state = UI_JOB_DONE, .op = UI_FILE_EXPORT_ONNX,
+                       .generation = s.generation};
+    uint64_t gen;
+    ui_state_on_report(&s, &r, &gen);
+    cr_assert(s.weights->exported);
+    ui_view_key(&s, 'j');
+    ui_view_key(&s, 'q');
+    cr_assert_eq(s.input, UI_INPUT_CONFIRM_QUIT, "exported: no warning");
+}
+
 Test(finetune, nothing_to_fine_tune_on_the_base_model)
 {
     ui_view_key(&s, 'F');

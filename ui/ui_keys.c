@@ -255,6 +255,12 @@ static unsigned act_help(ui_state *s, int key)
 /* Unsaved work: offer to save it first. */
 static unsigned act_quit(ui_state *s, int key)
 {
+    if (s->weights && !s->weights->exported && !s->quit_warned) {
+        s->quit_warned = true;
+        ui_state_error(s, "the fine-tuned weights are not exported and will be lost: e exports "
+                          "them; q again quits");
+        return UI_REDRAW;
+    }
     if (!ui_state_has_unsaved(s))
         return UI_QUIT;
     s->input = UI_INPUT_CONFIRM_QUIT;
@@ -404,6 +410,8 @@ static unsigned dispatch(ui_state *s, int key, unsigned where)
         ui_state_message(s, "fine-tuning: edits wait until it ends (F cancels it)");
         return UI_HANDLED | UI_REDRAW;
     }
+    if (b && b->act != act_quit)
+        s->quit_warned = false;
     return b ? UI_HANDLED | b->act(s, key) : 0;
 }
 

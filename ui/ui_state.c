@@ -777,6 +777,9 @@ ui_job_kind ui_state_on_report(ui_state *s, const ui_job_report *r, uint64_t *ge
     }
     if (r->kind == UI_JOB_FILE) {
         s->job[UI_JOB_FILE] = *r;
+        if (r->state == UI_JOB_DONE && r->op == UI_FILE_EXPORT_ONNX && s->weights &&
+            r->generation == s->generation)
+            s->weights->exported = true;
         if (r->state == UI_JOB_DONE)
             ui_state_message(s, "%s", r->error);
         else if (r->state == UI_JOB_FAILED)

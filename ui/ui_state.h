@@ -99,6 +99,7 @@ typedef struct ui_weights {
     int refs;
     sb_model *model; /* owned */
     char note[96];   /* how it was trained: "40 steps, distilled T 4 alpha 0.7" */
+    bool exported;   /* written to ONNX (the UI thread's flag) */
 } ui_weights;
 
 /* One reference to m (taken over; NULL allowed); NULL when out of memory (m is freed then). */
@@ -244,6 +245,7 @@ typedef struct ui_state {
     ui_history undo, redo;
     ui_weights *weights; /* the current model's fine-tuned weights, or NULL (cfg on the base) */
     ui_ft_dialog ft;
+    bool quit_warned; /* q said the fine-tuned weights are not exported; q again quits */
     uint64_t generation; /* bumped by every edit; a job for an older one is stale */
 
     ui_job_report job[UI_JOB_COUNT];  /* current generation (eval, latency), sweep, file */

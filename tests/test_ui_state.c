@@ -1370,6 +1370,12 @@ Test(finetune, edits_wait_while_it_trains_and_F_cancels)
     for (const char *c = bar + strlen("fine-tuning "); *c == '#' || *c == '-'; c++)
         *c == '#' ? full++ : empty++;
     cr_assert_eq(full, empty, "half way: half the bar (%s)", bar);
+    s.ft.running_agp = true;
+    s.job[UI_JOB_TRAIN].train.sparsity = 0.8;
+    ui_ft_progress_text(&s, 72, bar, sizeof bar);
+    cr_assert(strstr(bar, " 30/60 loss 0.500 train 75.0% sparsity 80% 3s F cancels"),
+              "narrow: single blanks (%s)", bar);
+    cr_assert_eq(ui_text_width(bar), 72, "%s", bar);
     ui_view_key(&s, 'F');
     cr_assert_eq(s.req.kind, UI_REQ_CANCEL_FINETUNE);
     cr_assert_not(ui_state_training(&s));

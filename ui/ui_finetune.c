@@ -176,8 +176,19 @@ unsigned ui_ft_key(ui_state *s, int key)
     return UI_HANDLED | UI_REDRAW;
 }
 
+/* The numbers after the bar; `gap` separates them (two blanks, or one when narrow). */
+static int progress_numbers(const ui_state *s, const char *gap, char *buf, size_t n)
+{
+    const sb_train_progress *p = &s->job[UI_JOB_TRAIN].train;
+    char sparsity[32] = "";
+    if (s->ft.running_agp)
+        snprintf(sparsity, sizeof sparsity, "%ssparsity %.0f%%", gap, 100 * p->sparsity);
+    return snprintf(buf, n, " %d/%d%sloss %.3f%strain %.1f%%%s%s%.0fs%sF cancels", p->step,
+                    p->steps, gap, p->loss, gap, p->accuracy, sparsity, gap, p->seconds, gap);
+}
+
 /* "fine-tuning [#####-----] 120/400  loss 0.853  train 83.9%  12s  F cancels", the bar taking
- * what the numbers leave of width (at least 8 cells). */
+ * what the numbers leave of width (4 to 30 cells). */
 char *ui_ft_progress_text(const ui_state *s, int width, char *buf, size_t n)
 {
     const ui_job_report *r = &s->job[UI_JOB_TRAIN];
@@ -190,18 +201,14 @@ char *ui_ft_progress_text(const ui_state *s, int width, char *buf, size_t n)
         snprintf(buf, n, "fine-tuning: reading the training split  F cancels");
         return buf;
     }
-    char nums[160];
-    int len = snprintf(nums, sizeof nums, " %d/%d  loss %.3f  train %.1f%%", p->step, p->steps,
-                       p->loss, p->accuracy);
-    if (s->ft.running_agp && len > 0 && (size_t)len < sizeof nums)
-        len += snprintf(nums + len, sizeof nums - (size_t)len, "  sparsity %.0f%%",
-                        100 * p->sparsity);
-    if (len > 0 && (size_t)len < sizeof nums)
-        snprintf(nums + len, sizeof nums - (size_t)len, "  %.0fs  F cancels", p->seconds);
     const char *label = "fine-tuning ";
-    int cells = width - (int)strlen(label) - (int)strlen(nums) - 2;
-    cells = cells < 8 ? 8 : cells > 30 ? 30 : cells;
-    int full = p->steps ? (int)((double)cells * p->step / p->steps) : 0;
+    char nums[192];
+    int len = progress_numbers(s, "  ", nums, sizeof nums);
+    if ((int)strlen(label) + len + 8 > width)
+        len = progress_numbers(s, " ", nums, sizeof nums);
+    int cells = width - (int)strlen(label) - len;
+    cells = cells < 4 ? 4 : cells > 30 ? 30 : cells;
+    int full = (int)((double)cells * p->step / p->steps);
     const char *on = s->utf8 ? "\u2588" : "#", *off = s->utf8 ? "\u2591" : "-";
     size_t used = (size_t)snprintf(buf, n, "%s", label);
     for (int i = 0; i < cells && used + 4 < n; i++)

@@ -107,4 +107,10 @@ expect '\(fine-tuned\)' "still the fine-tuned model"
 keys u
 settled "$pruned" || fail "one u after the cancel goes back to the pruned model"
 keys q n
+deadline=$((SECONDS + 15))
+until [ -s "$tmp/rc" ]; do
+    [ $SECONDS -le $deadline ] || fail "q n did not quit"
+    sleep 0.2
+done
+[ "$(cat "$tmp/rc")" = 0 ] || fail "exit status $(cat "$tmp/rc")"
 echo "tui_finetune: ok (pruned $pruned%, fine-tuned $tuned%)"

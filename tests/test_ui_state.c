@@ -1245,6 +1245,15 @@ Test(finetune, quit_warns_once_about_weights_not_exported)
     cr_assert_eq(s.input, UI_INPUT_CONFIRM_QUIT, "exported: no warning");
 }
 
+Test(finetune, F_in_the_workshop_view_opens_the_dialog_over_the_table)
+{
+    edit_prune(1, 0.5);
+    ui_view_key(&s, 'D');
+    ui_view_key(&s, 'F');
+    cr_assert_eq(ui_view_current(&s), &ui_view_table);
+    cr_assert_eq(s.input, UI_INPUT_FINETUNE);
+}
+
 Test(finetune, nothing_to_fine_tune_on_the_base_model)
 {
     ui_view_key(&s, 'F');

@@ -233,10 +233,11 @@ static unsigned act_file(ui_state *s, int key)
 /* F: the fine-tuning dialog; F again while it runs cancels it. */
 static unsigned act_finetune(ui_state *s, int key)
 {
-    if (ui_state_training(s))
+    if (ui_state_training(s)) {
         ui_ft_cancel(s);
-    else
-        ui_ft_open(s);
+    } else if (ui_ft_open(s)) {
+        s->screen = UI_SCREEN_TABLE; /* the dialog is drawn over the table */
+    }
     return UI_REDRAW;
 }
 
@@ -298,7 +299,7 @@ static const ui_binding bindings[] = {
     {{'o'}, "o", "open configuration CSV", UI_ON_TABLE, act_file},
     {{'W'}, "W", "save report CSV", UI_ON_TABLE, act_file},
     {{'e'}, "e", "export compressed ONNX", UI_ON_TABLE, act_file},
-    {{'F'}, "F", "fine-tune (again: cancel)", UI_ON_TABLE, act_finetune},
+    {{'F'}, "F", "fine-tune (again: cancel)", UI_ON_ALL, act_finetune},
     {{'D'}, "D", "workshop before/after view", UI_ON_ALL, act_demo},
     {{'?', KEY_F(1)}, "? F1", "this help", UI_ON_ALL, act_help},
     {{UI_CTRL('l')}, "^L", "repaint the screen", UI_ON_ALL, act_redraw},

@@ -69,17 +69,17 @@ keys Down; text 200
 keys Down Down Down Down Down Down; text 1280
 expect 'training images +1280_' "the typed field"
 keys Enter
-wait_for 'fine-tuning [█░]+ [0-9]+/200  loss [0-9.]+  train [0-9.]+%  [0-9]+s  F cancels' 30 ||
+wait_for 'fine-tuning [█░]+ [0-9]+/200  loss [0-9.]+  train [0-9.]+%  [0-9]+s  F cancels' "$wait_s" ||
     fail "no progress bar"
 keys p
 expect 'edits wait until it ends' "an edit while training waits"
-wait_for 'fine-tuned: 200 steps' 60 || fail "the fine-tune did not finish"
+wait_for 'fine-tuned: 200 steps' "$wait_s" || fail "the fine-tune did not finish"
 expect '\(fine-tuned\)' "the title says the model is fine-tuned"
 wait_for "$final" "$wait_s" || fail "no accuracy for the fine-tuned model"
 tuned=$(now_top1)
 awk -v a="$tuned" -v b="$pruned" 'BEGIN { exit !(a > b) }' ||
     fail "fine-tuning did not raise top-1 ($pruned% -> $tuned%)"
-wait_for 'latency [0-9.]+ → [0-9.]+ ms' 30 || fail "no latency for the fine-tuned model"
+wait_for 'latency [0-9.]+ → [0-9.]+ ms' "$wait_s" || fail "no latency for the fine-tuned model"
 
 # ---- 3. undo, redo ----
 keys u
@@ -92,13 +92,13 @@ settled "$tuned" || fail "^R: top-1 is not the fine-tuned $tuned% again"
 
 # ---- 4. export the fine-tuned weights ----
 keys e C-u; text "$tmp/tuned.onnx"; keys Enter
-wait_for 'exported .*\(the fine-tuned weights\)' 30 || fail "no export message"
+wait_for 'exported .*\(the fine-tuned weights\)' "$wait_s" || fail "no export message"
 got=$("$bin" eval "$tmp/tuned.onnx" --threads 1 2>&1 | sed -nE 's/^top-1 ([0-9.]+)%.*/\1/p')
 [ "$got" = "$tuned" ] || fail "the exported model scores $got%, the workbench showed $tuned%"
 
 # ---- 5. a long fine-tune, cancelled ----
 keys F Down C-u; text 100000; keys Enter
-wait_for 'fine-tuning [█░]+ [0-9]+/100000' 30 || fail "no progress for the long fine-tune"
+wait_for 'fine-tuning [█░]+ [0-9]+/100000' "$wait_s" || fail "no progress for the long fine-tune"
 keys F
 expect 'fine-tuning cancelled: the model is as it was' "F cancels"
 sleep 1

@@ -3,6 +3,7 @@
  * loads), undo/redo generations, job reports, the header lines, layout and text. */
 #include "ui_args.h"
 #include "ui_edit.h"
+#include "ui_finetune.h"
 #include "ui_format.h"
 #include "ui_keys.h"
 #include "ui_layout.h"
@@ -1157,6 +1158,244 @@ Test(format, plots_and_histograms)
     cr_assert_str_eq(ui_spark_levels(b, sizeof b, lv, 4, 8, false), " .=@");
 }
 
+/* ---- fine-tuning: the history holds weights, the dialog ---- */
+
+TestSuite(finetune, .init = setup, .fini = teardown);
+
+/* A stand-in for trained weights: no model, only identity and a reference count. */
+static ui_weights *fake_weights(const char *note)
+{
+    ui_weights *w = ui_weights_new(NULL, note);
+    cr_assert_not_null(w);
+    return w;
+}
+
+Test(finetune, undo_returns_to_the_weights_before_and_redo_reapplies_the_same_ones)
+{
+    edit_prune(1, 0.5);
+    ui_weights *w = fake_weights("A");
+    ui_weights_ref(w); /* the test's own handle */
+    uint64_t gen = s.generation;
+    cr_assert(ui_state_finetuned(&s, w));
+    cr_assert_eq(s.weights, w);
+    cr_assert_gt(s.generation, gen, "a fine-tune is an edit: everything is re-evaluated");
+    cr_assert_float_eq(s.cfg.layer[1].ratio, 0.5, 1e-12, "the Config is unchanged");
+    cr_assert_not(ui_state_is_base(&s));
+    cr_assert_eq(w->refs, 2);
+
+    ui_view_key(&s, 'u');
+    cr_assert_null(s.weights, "undo: the weights before fine-tuning");
+    cr_assert_float_eq(s.cfg.layer[1].ratio, 0.5, 1e-12, "... with the same Config");
+    cr_assert(strstr(s.message, "before fine-tuning"), "%s", s.message);
+    cr_assert_eq(w->refs, 2, "the redo stack keeps them");
+    ui_view_key(&s, UI_CTRL('r'));
+    cr_assert_eq(s.weights, w, "redo: the same trained weights, not retrained");
+    cr_assert(strstr(s.message, "not retrained"), "%s", s.message);
+
+    edit_prune(2, 0.3); /* an edit starts again from the original weights */
+    cr_assert_null(s.weights);
+    cr_assert(ui_state_left_finetuned(&s));
+    cr_assert_float_eq(s.cfg.layer[1].ratio, 0.5, 1e-12);
+    cr_assert(ui_state_undo(&s));
+    cr_assert_eq(s.weights, w, "undoing that edit comes back to the fine-tuned model");
+    cr_assert(ui_state_undo(&s));
+    cr_assert_null(s.weights);
+    edit_prune(3, 0.2); /* drops the redo stack, and the references in it */
+    cr_assert_eq(w->refs, 1, "only the test's handle is left");
+    ui_weights_unref(w);
+}
+
+Test(finetune, every_reference_is_dropped_with_the_state)
+{
+    edit_prune(1, 0.5);
+    ui_weights *a = fake_weights("A"), *b = fake_weights("B");
+    ui_weights_ref(a);
+    ui_weights_ref(b);
+    cr_assert(ui_state_finetuned(&s, a));
+    cr_assert(ui_state_finetuned(&s, b)); /* fine-tuned again */
+    cr_assert(ui_state_undo(&s));
+    cr_assert_eq(s.weights, a);
+    cr_assert_eq(a->refs, 2);
+    cr_assert_eq(b->refs, 2);
+    ui_state_free(&s);
+    cr_assert_eq(a->refs, 1);
+    cr_assert_eq(b->refs, 1);
+    ui_weights_unref(a);
+    ui_weights_unref(b);
+    ui_state_init(&s); /* for the teardown */
+}
+
+Test(finetune, quit_warns_once_about_weights_not_exported)
+{
+    edit_prune(1, 0.5);
+    cr_assert(ui_state_finetuned(&s, fake_weights("A")));
+    cr_assert_not(ui_view_key(&s, 'q') & UI_QUIT);
+    cr_assert(strstr(s.message, "not exported"), "%s", s.message);
+    cr_assert_eq(s.input, UI_INPUT_NORMAL);
+    ui_view_key(&s, 'q');
+    cr_assert_eq(s.input, UI_INPUT_CONFIRM_QUIT, "q again: on to the unsaved-Config question");
+    ui_view_key(&s, UI_KEY_ESC);
+    ui_job_report r = {.kind = UI_JOB_FILE, .state = UI_JOB_DONE, .op = UI_FILE_EXPORT_ONNX,
+                       .generation = s.generation};
+    uint64_t gen;
+    ui_state_on_report(&s, &r, &gen);
+    cr_assert(s.weights->exported);
+    ui_view_key(&s, 'j');
+    ui_view_key(&s, 'q');
+    cr_assert_eq(s.input, UI_INPUT_CONFIRM_QUIT, "exported: no warning");
+}
+
+Test(finetune, F_in_the_workshop_view_opens_the_dialog_over_the_table)
+{
+    edit_prune(1, 0.5);
+    ui_view_key(&s, 'D');
+    ui_view_key(&s, 'F');
+    cr_assert_eq(ui_view_current(&s), &ui_view_table);
+    cr_assert_eq(s.input, UI_INPUT_FINETUNE);
+}
+
+Test(finetune, nothing_to_fine_tune_on_the_base_model)
+{
+    ui_view_key(&s, 'F');
+    cr_assert_eq(s.input, UI_INPUT_NORMAL);
+    cr_assert(strstr(s.message, "nothing to fine-tune"), "%s", s.message);
+}
+
+static void dialog_keys(const int *k, int n)
+{
+    for (int i = 0; i < n; i++)
+        ui_view_key(&s, k[i]);
+}
+
+Test(finetune, dialog_fields_edit_check_and_start)
+{
+    edit_prune(1, 0.5);
+    ui_view_key(&s, 'F');
+    cr_assert_eq(s.input, UI_INPUT_FINETUNE);
+    cr_assert_str_eq(ui_ft_value(&s.ft, UI_FT_EPOCHS), "1", "defaults: one epoch");
+    cr_assert_str_eq(ui_ft_value(&s.ft, UI_FT_LR), "0.01");
+    cr_assert_str_eq(ui_ft_value(&s.ft, UI_FT_DISTILL), "on");
+    cr_assert_str_eq(ui_ft_value(&s.ft, UI_FT_T), "4");
+    cr_assert_str_eq(ui_ft_value(&s.ft, UI_FT_ALPHA), "0.7");
+    /* epochs "1" -> "0.2"; steps stay empty; alpha -> "1.5" (wrong) */
+    const int k1[] = {KEY_BACKSPACE, '0', '.', '2', 'x', KEY_DOWN, KEY_DOWN, KEY_DOWN, KEY_DOWN,
+                      KEY_DOWN, UI_CTRL('u'), '1', '.', '5', '\n'};
+    dialog_keys(k1, sizeof k1 / sizeof k1[0]);
+    cr_assert_str_eq(ui_ft_value(&s.ft, UI_FT_EPOCHS), "0.2", "letters are not typed");
+    cr_assert_eq(s.input, UI_INPUT_FINETUNE, "a wrong value keeps the dialog open");
+    cr_assert_eq(s.ft.bad, UI_FT_ALPHA);
+    cr_assert_eq(s.ft.field, UI_FT_ALPHA, "... on the wrong field");
+    cr_assert(strstr(s.ft.error, "alpha"), "%s", s.ft.error);
+    cr_assert_eq(s.req.kind, UI_REQ_NONE);
+    /* alpha 0.5; distillation off; AGP 3 steps; 640 images */
+    const int k2[] = {KEY_BACKSPACE, KEY_BACKSPACE, KEY_BACKSPACE, '.', '5', KEY_UP, KEY_UP,
+                      ' ', KEY_DOWN, KEY_DOWN, KEY_DOWN, '3', '\t', '6', '4', '0', '\r'};
+    dialog_keys(k2, sizeof k2 / sizeof k2[0]);
+    cr_assert_eq(s.input, UI_INPUT_NORMAL);
+    cr_assert_eq(s.req.kind, UI_REQ_FINETUNE);
+    const sb_train_options *o = &s.req.train;
+    cr_assert_float_eq(o->epochs, 0.2, 1e-12);
+    cr_assert_eq(o->steps, 0);
+    cr_assert_float_eq(o->lr, 0.01f, 1e-9);
+    cr_assert_not(o->distill);
+    cr_assert(s.req.agp);
+    cr_assert_eq(o->agp_steps, 3);
+    cr_assert_eq(o->limit, 640);
+    cr_assert(ui_state_training(&s));
+    cr_assert_eq(s.job[UI_JOB_TRAIN].state, UI_JOB_QUEUED);
+}
+
+Test(finetune, esc_closes_the_dialog_and_keeps_its_values)
+{
+    edit_prune(1, 0.5);
+    ui_view_key(&s, 'F');
+    const int k[] = {KEY_DOWN, '2', '5', UI_KEY_ESC};
+    dialog_keys(k, sizeof k / sizeof k[0]);
+    cr_assert_eq(s.input, UI_INPUT_NORMAL);
+    cr_assert_eq(s.req.kind, UI_REQ_NONE);
+    ui_view_key(&s, 'F');
+    cr_assert_str_eq(ui_ft_value(&s.ft, UI_FT_STEPS), "25", "reopened with the last values");
+}
+
+Test(finetune, parse_checks_each_field)
+{
+    ui_ft_dialog d = {.distill = true};
+    sb_train_options o;
+    bool agp;
+    char why[96];
+    snprintf(d.text[UI_FT_EPOCHS], UI_FT_TEXT, "0.5");
+    snprintf(d.text[UI_FT_LR], UI_FT_TEXT, "0.05");
+    snprintf(d.text[UI_FT_T], UI_FT_TEXT, "2");
+    snprintf(d.text[UI_FT_ALPHA], UI_FT_TEXT, "0.9");
+    cr_assert_eq(ui_ft_parse(&d, &o, &agp, why, sizeof why), -1, "%s", why);
+    cr_assert_float_eq(o.epochs, 0.5, 1e-12);
+    cr_assert(o.distill);
+    cr_assert_float_eq(o.temperature, 2.0f, 1e-6);
+    cr_assert_float_eq(o.alpha, 0.9f, 1e-6);
+    cr_assert_not(agp);
+    cr_assert_eq(o.limit, 0, "empty: every training image");
+    snprintf(d.text[UI_FT_STEPS], UI_FT_TEXT, "2.5");
+    cr_assert_eq(ui_ft_parse(&d, &o, &agp, why, sizeof why), UI_FT_STEPS);
+    snprintf(d.text[UI_FT_STEPS], UI_FT_TEXT, "40");
+    d.text[UI_FT_EPOCHS][0] = 0;
+    cr_assert_eq(ui_ft_parse(&d, &o, &agp, why, sizeof why), -1, "steps alone: %s", why);
+    cr_assert_eq(o.steps, 40);
+    snprintf(d.text[UI_FT_LR], UI_FT_TEXT, "0");
+    cr_assert_eq(ui_ft_parse(&d, &o, &agp, why, sizeof why), UI_FT_LR);
+    snprintf(d.text[UI_FT_LR], UI_FT_TEXT, "1e-3");
+    snprintf(d.text[UI_FT_T], UI_FT_TEXT, "-1");
+    cr_assert_eq(ui_ft_parse(&d, &o, &agp, why, sizeof why), UI_FT_T);
+    d.distill = false;
+    cr_assert_eq(ui_ft_parse(&d, &o, &agp, why, sizeof why), -1, "T is not used: %s", why);
+    cr_assert_float_eq(o.lr, 1e-3f, 1e-9);
+    snprintf(d.text[UI_FT_LIMIT], UI_FT_TEXT, "-5");
+    cr_assert_eq(ui_ft_parse(&d, &o, &agp, why, sizeof why), UI_FT_LIMIT);
+    cr_assert(strstr(why, "training images"), "%s", why);
+}
+
+Test(finetune, edits_wait_while_it_trains_and_F_cancels)
+{
+    edit_prune(1, 0.5);
+    ui_view_key(&s, 'F');
+    ui_view_key(&s, '\n');
+    cr_assert(ui_state_training(&s));
+    s.req.kind = UI_REQ_NONE; /* the main loop took it */
+    uint64_t gen = s.generation;
+    keys("p+bu");
+    cr_assert_eq(s.generation, gen, "no edit while training");
+    cr_assert(strstr(s.message, "edits wait"), "%s", s.message);
+    ui_view_key(&s, 'j');
+    cr_assert_eq(s.sel, 1, "moving around still works");
+    ui_job_report r = {.kind = UI_JOB_TRAIN, .state = UI_JOB_RUNNING, .generation = gen,
+                       .train = {.step = 30, .steps = 60, .loss = 0.5, .accuracy = 75,
+                                 .seconds = 3}};
+    uint64_t next;
+    ui_state_on_report(&s, &r, &next);
+    char bar[256];
+    s.utf8 = false;
+    ui_ft_progress_text(&s, 78, bar, sizeof bar);
+    cr_assert(strstr(bar, "30/60  loss 0.500  train 75.0%  3s  F cancels"), "%s", bar);
+    int full = 0, empty = 0;
+    for (const char *c = bar + strlen("fine-tuning "); *c == '#' || *c == '-'; c++)
+        *c == '#' ? full++ : empty++;
+    cr_assert_eq(full, empty, "half way: half the bar (%s)", bar);
+    s.ft.running_agp = true;
+    s.job[UI_JOB_TRAIN].train.sparsity = 0.8;
+    ui_ft_progress_text(&s, 72, bar, sizeof bar);
+    cr_assert(strstr(bar, " 30/60 loss 0.500 train 75.0% sparsity 80% 3s F cancels"),
+              "narrow: single blanks (%s)", bar);
+    cr_assert_eq(ui_text_width(bar), 72, "%s", bar);
+    ui_view_key(&s, 'F');
+    cr_assert_eq(s.req.kind, UI_REQ_CANCEL_FINETUNE);
+    cr_assert_not(ui_state_training(&s));
+    cr_assert(strstr(s.message, "the model is as it was"), "%s", s.message);
+    r.train.step = 31;
+    ui_state_on_report(&s, &r, &next);
+    cr_assert_not(ui_state_training(&s), "a late progress report does not revive it");
+    cr_assert_null(s.weights);
+    cr_assert_eq(s.generation, gen);
+}
+
 /* ---- the worker, on a real model ---- */
 
 #include "ui_worker.h"
@@ -1240,7 +1479,7 @@ Test(worker, baseline_then_edits_compress_evaluate_and_keep_the_last_good_model)
     if (!wf.w)
         cr_skip_test("needs " WORKER_MODEL " and " WORKER_DATA);
     sb_error err = {0};
-    ui_worker_submit_eval(wf.w, 0, NULL);
+    ui_worker_submit_eval(wf.w, 0, NULL, NULL);
     const ui_job_report *r = await(UI_JOB_EVAL, 0);
     cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
     cr_assert_eq(r->progress.total, 256);
@@ -1253,7 +1492,7 @@ Test(worker, baseline_then_edits_compress_evaluate_and_keep_the_last_good_model)
     sb_config c;
     cr_assert_eq(sb_config_new(wf.m, &c, &err), SB_OK);
     c.layer[1] = (sb_layer_config){.prune = SB_PRUNE_L1, .ratio = 0.5, .wbits = 32};
-    cr_assert(ui_worker_submit_eval(wf.w, 1, &c));
+    cr_assert(ui_worker_submit_eval(wf.w, 1, &c, NULL));
     r = await(UI_JOB_EVAL, 1);
     cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
     cr_assert_geq(r->progress.agree, 0, "agreement with the base model's predictions");
@@ -1265,7 +1504,7 @@ Test(worker, baseline_then_edits_compress_evaluate_and_keep_the_last_good_model)
 
     c.layer[0].act8 = true; /* needs the training split, which this worker has not got */
     ui_model_stats *before = wf.stats;
-    cr_assert(ui_worker_submit_eval(wf.w, 2, &c));
+    cr_assert(ui_worker_submit_eval(wf.w, 2, &c, NULL));
     r = await(UI_JOB_EVAL, 2);
     cr_assert_eq(r->state, UI_JOB_FAILED);
     cr_assert(strstr(r->error, "a8"), "%s", r->error);
@@ -1274,7 +1513,7 @@ Test(worker, baseline_then_edits_compress_evaluate_and_keep_the_last_good_model)
     char path[] = "/tmp/sbtest-export-XXXXXX";
     int fd = mkstemp(path);
     close(fd);
-    cr_assert(ui_worker_submit_file(wf.w, UI_FILE_REPORT_CSV, path, 1, &c));
+    cr_assert(ui_worker_submit_file(wf.w, UI_FILE_REPORT_CSV, path, 1, &c, NULL));
     r = await(UI_JOB_FILE, 1);
     cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
     FILE *f = fopen(path, "r");
@@ -1284,7 +1523,7 @@ Test(worker, baseline_then_edits_compress_evaluate_and_keep_the_last_good_model)
     fclose(f);
     c.layer[0].act8 = false;
     wf.last[1][UI_JOB_FILE].state = UI_JOB_IDLE; /* wait for this one */
-    cr_assert(ui_worker_submit_file(wf.w, UI_FILE_EXPORT_ONNX, path, 1, &c));
+    cr_assert(ui_worker_submit_file(wf.w, UI_FILE_EXPORT_ONNX, path, 1, &c, NULL));
     r = await(UI_JOB_FILE, 1);
     cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
     sb_model *back = NULL;
@@ -1304,13 +1543,13 @@ Test(worker, a_newer_edit_cancels_the_older_and_a_sweep_waits_behind_it)
     sb_error err = {0};
     sb_config c;
     cr_assert_eq(sb_config_new(wf.m, &c, &err), SB_OK);
-    ui_worker_submit_eval(wf.w, 0, NULL);
+    ui_worker_submit_eval(wf.w, 0, NULL, NULL);
     cr_assert_eq(await(UI_JOB_EVAL, 0)->state, UI_JOB_DONE);
     ui_worker_submit_sweep(wf.w, 7, 3, SB_PRUNE_MAGNITUDE);
     c.layer[2] = (sb_layer_config){.prune = SB_PRUNE_MAGNITUDE, .ratio = 0.3, .wbits = 32};
-    ui_worker_submit_eval(wf.w, 1, &c);
+    ui_worker_submit_eval(wf.w, 1, &c, NULL);
     c.layer[2].ratio = 0.6;
-    ui_worker_submit_eval(wf.w, 2, &c);
+    ui_worker_submit_eval(wf.w, 2, &c, NULL);
     const ui_job_report *r = await(UI_JOB_EVAL, 2);
     cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
     cr_assert(wf.last[1][UI_JOB_EVAL].generation == 2);
@@ -1324,10 +1563,132 @@ Test(worker, a_newer_edit_cancels_the_older_and_a_sweep_waits_behind_it)
     ui_worker_submit_sweep(wf.w, 8, 3, SB_PRUNE_L1);
     ui_worker_cancel(wf.w, UI_JOB_SWEEP);
     c.layer[2].ratio = 0.1;
-    ui_worker_submit_eval(wf.w, 3, &c);
+    ui_worker_submit_eval(wf.w, 3, &c, NULL);
     cr_assert_eq(await(UI_JOB_EVAL, 3)->state, UI_JOB_DONE);
     const ui_job_report *sw = &wf.last[1][UI_JOB_SWEEP];
     cr_assert(sw->generation != 8 || sw->state == UI_JOB_CANCELLED,
               "a cancelled sweep stays stopped");
+    sb_config_free(&c);
+}
+
+/* A worker with the training split: fine-tunes lenet5 for a few steps on a few images. */
+static ui_worker *training_worker(void)
+{
+    ui_worker_opts o = {.model = wf.m,
+                        .data = wf.d,
+                        .data_dir = WORKER_DATA,
+                        .threads = 1,
+                        .latency_seconds = 0.05,
+                        .eval_limit = 256};
+    sb_error err = {0};
+    cr_assert_eq(sb_preprocess_from_model(wf.m, &o.pp, &err), SB_OK);
+    ui_worker_free(wf.w);
+    wf.w = ui_worker_new(&o);
+    cr_assert_not_null(wf.w);
+    return wf.w;
+}
+
+Test(worker, fine_tuning_without_a_training_split_says_what_to_do)
+{
+    if (!wf.w)
+        cr_skip_test("needs " WORKER_MODEL " and " WORKER_DATA);
+    sb_error err = {0};
+    sb_config c;
+    cr_assert_eq(sb_config_new(wf.m, &c, &err), SB_OK);
+    c.layer[1] = (sb_layer_config){.prune = SB_PRUNE_MAGNITUDE, .ratio = 0.8, .wbits = 32};
+    sb_train_options o = sb_train_options_default();
+    o.steps = 2;
+    cr_assert(ui_worker_submit_train(wf.w, 1, &c, NULL, &o, false));
+    const ui_job_report *r = await(UI_JOB_TRAIN, 1);
+    cr_assert_eq(r->state, UI_JOB_FAILED);
+    cr_assert(strstr(r->error, "--data"), "%s", r->error);
+    uint64_t gen;
+    cr_assert_null(ui_worker_take_trained(wf.w, &gen));
+    sb_config_free(&c);
+}
+
+/* The trained weights come back as a snapshot; evaluating it (as the UI does for the new
+ * generation) and exporting it give the fine-tuned model, not the Config re-applied. */
+Test(worker, fine_tuned_weights_are_evaluated_and_exported)
+{
+    if (!wf.w)
+        cr_skip_test("needs " WORKER_MODEL " and " WORKER_DATA);
+    training_worker();
+    sb_error err = {0};
+    sb_config c;
+    cr_assert_eq(sb_config_new(wf.m, &c, &err), SB_OK);
+    c.layer[1] = (sb_layer_config){.prune = SB_PRUNE_MAGNITUDE, .ratio = 0.9, .wbits = 32};
+    cr_assert(ui_worker_submit_eval(wf.w, 1, &c, NULL));
+    const ui_job_report *r = await(UI_JOB_EVAL, 1);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    int before = r->progress.correct1;
+    sb_train_options o = sb_train_options_default();
+    o.steps = 40;
+    o.limit = 1280;
+    o.distill = true;
+    cr_assert(ui_worker_submit_train(wf.w, 1, &c, NULL, &o, false));
+    r = await(UI_JOB_TRAIN, 1);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    cr_assert_eq(r->train.steps, 40);
+    uint64_t gen = 0;
+    ui_weights *wt = ui_worker_take_trained(wf.w, &gen);
+    cr_assert_not_null(wt);
+    cr_assert_eq(gen, 1u);
+    cr_assert(strstr(wt->note, "40 steps") && strstr(wt->note, "distilled"), "%s", wt->note);
+
+    cr_assert(ui_worker_submit_eval(wf.w, 2, &c, wt));
+    r = await(UI_JOB_EVAL, 2);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    int after = r->progress.correct1;
+    cr_assert_gt(after, before, "40 steps win accuracy back from 90%% pruning (%d -> %d of 256)",
+                 before, after);
+
+    char path[] = "/tmp/sbtest-ft-XXXXXX";
+    close(mkstemp(path));
+    cr_assert(ui_worker_submit_file(wf.w, UI_FILE_EXPORT_ONNX, path, 2, &c, wt));
+    r = await(UI_JOB_FILE, 2);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    cr_assert(strstr(r->error, "fine-tuned"), "%s", r->error);
+    sb_model *back = NULL;
+    cr_assert_eq(sb_model_load(path, &back, &err), SB_OK, "%s", err.msg);
+    sb_preprocess pp;
+    cr_assert_eq(sb_preprocess_from_model(back, &pp, &err), SB_OK);
+    sb_eval_options eo = {.limit = 256};
+    sb_eval_result er = {0};
+    cr_assert_eq(sb_eval(back, wf.d, &pp, &eo, &er, &err), SB_OK, "%s", err.msg);
+    cr_assert_eq(er.correct1, after, "the exported file is the fine-tuned model");
+    sb_eval_result_free(&er);
+    sb_model_free(back);
+    unlink(path);
+    ui_weights_unref(wt); /* the worker may still hold its own reference */
+    sb_config_free(&c);
+}
+
+Test(worker, a_cancelled_fine_tune_hands_back_nothing)
+{
+    if (!wf.w)
+        cr_skip_test("needs " WORKER_MODEL " and " WORKER_DATA);
+    training_worker();
+    sb_error err = {0};
+    sb_config c;
+    cr_assert_eq(sb_config_new(wf.m, &c, &err), SB_OK);
+    c.layer[1] = (sb_layer_config){.prune = SB_PRUNE_MAGNITUDE, .ratio = 0.5, .wbits = 32};
+    sb_train_options o = sb_train_options_default();
+    o.steps = 100000;
+    cr_assert(ui_worker_submit_train(wf.w, 1, &c, NULL, &o, false));
+    for (int waited = 0; waited < 60000 && wf.last[1][UI_JOB_TRAIN].train.step < 2; waited += 10) {
+        ui_job_report r[UI_WORKER_SLOTS];
+        int n = ui_worker_take(wf.w, r);
+        for (int i = 0; i < n; i++)
+            wf.last[1][r[i].kind] = r[i];
+        struct pollfd p = {.fd = ui_worker_fd(wf.w), .events = POLLIN};
+        poll(&p, 1, 10);
+    }
+    cr_assert_geq(wf.last[1][UI_JOB_TRAIN].train.step, 2, "training started");
+    ui_worker_cancel(wf.w, UI_JOB_TRAIN);
+    const ui_job_report *r = await(UI_JOB_TRAIN, 1);
+    cr_assert_eq(r->state, UI_JOB_CANCELLED, "%s", r->error);
+    uint64_t gen;
+    cr_assert_null(ui_worker_take_trained(wf.w, &gen));
     sb_config_free(&c);
 }

@@ -117,7 +117,7 @@ static void on_edit(loop *lp)
     if (ui_state_is_base(s)) {
         ui_worker_cancel(lp->w, UI_JOB_EVAL);
         ui_worker_cancel(lp->w, UI_JOB_LATENCY);
-    } else if (ui_worker_submit_eval(lp->w, s->generation, &s->cfg)) {
+    } else if (ui_worker_submit_eval(lp->w, s->generation, &s->cfg, s->weights)) {
         ui_state_job_queued(s, UI_JOB_EVAL, s->generation);
     } else {
         ui_state_error(s, "out of memory: cannot evaluate these settings");
@@ -140,7 +140,8 @@ static void save_config(loop *lp, const ui_request *q)
         return;
     }
     ui_state_mark_saved(lp->s);
-    ui_state_message(lp->s, "saved the configuration to %s", q->path);
+    ui_state_message(lp->s, "saved the configuration to %s%s", q->path,
+                     lp->s->weights ? " (not the fine-tuned weights: e exports them)" : "");
     lp->quit |= q->quit_after;
 }
 
@@ -158,12 +159,46 @@ static void load_config(loop *lp, const ui_request *q)
 static void write_file(loop *lp, const ui_request *q, ui_file_op op)
 {
     ui_state *s = lp->s;
-    if (!ui_worker_submit_file(lp->w, op, q->path, s->generation, &s->cfg)) {
+    if (!ui_worker_submit_file(lp->w, op, q->path, s->generation, &s->cfg, s->weights)) {
         ui_state_error(s, "out of memory");
         return;
     }
     ui_state_job_queued(s, UI_JOB_FILE, s->generation);
     ui_state_message(s, "writing %s (after the running job)...", q->path);
+}
+
+static void start_finetune(loop *lp, const ui_request *q)
+{
+    ui_state *s = lp->s;
+    if (!ui_worker_submit_train(lp->w, s->generation, &s->cfg, s->weights, &q->train, q->agp)) {
+        s->job[UI_JOB_TRAIN].state = UI_JOB_FAILED;
+        ui_state_error(s, "out of memory: cannot fine-tune");
+    }
+    trace_event(lp, "finetune gen %llu", (unsigned long long)s->generation);
+}
+
+/* A finished fine-tune becomes the current model, as one undoable step. */
+static void take_trained(loop *lp)
+{
+    uint64_t gen;
+    ui_state *s = lp->s;
+    ui_weights *wt = ui_worker_take_trained(lp->w, &gen);
+    if (!wt)
+        return;
+    /* a stale generation cannot happen while edits wait, but never apply stale work; nor a
+     * fine-tune cancelled as it finished */
+    if (gen != s->generation || s->job[UI_JOB_TRAIN].state == UI_JOB_CANCELLED) {
+        ui_weights_unref(wt);
+        return;
+    }
+    char note[sizeof wt->note];
+    snprintf(note, sizeof note, "%s", wt->note);
+    if (!ui_state_finetuned(s, wt))
+        ui_state_error(s, "out of memory: the fine-tuned weights were dropped");
+    else
+        ui_state_message(s, "fine-tuned: %s. u undoes. Weights in memory only: e exports "
+                            "them (the autosave keeps the config)", note);
+    lp->dirty = lp->urgent = true;
 }
 
 /* Work the keys asked for that needs the model, the files or the worker. */
@@ -178,6 +213,8 @@ static void on_request(loop *lp)
     case UI_REQ_EXPORT: write_file(lp, &q, UI_FILE_EXPORT_ONNX); break;
     case UI_REQ_SWEEP: ui_worker_submit_sweep(lp->w, lp->s->sweep_id, q.layer, q.method); break;
     case UI_REQ_CANCEL_SWEEP: ui_worker_cancel(lp->w, UI_JOB_SWEEP); break;
+    case UI_REQ_FINETUNE: start_finetune(lp, &q); break;
+    case UI_REQ_CANCEL_FINETUNE: ui_worker_cancel(lp->w, UI_JOB_TRAIN); break;
     default: break;
     }
 }
@@ -226,6 +263,8 @@ static void on_reports(loop *lp)
     ui_model_stats *st = ui_worker_take_stats(lp->w);
     ui_state_set_stats(lp->s, st);
     lp->dirty |= n > 0 || st;
+    take_trained(lp);
+    on_edit(lp);
 }
 
 /* Writes the Config to the session file once the frame answering the edit is on screen. */
@@ -277,7 +316,7 @@ static struct timespec poll_timeout(const loop *lp)
 /* Signals stay blocked except inside ppoll, so a resize or ^C always interrupts the wait. */
 static void run(loop *lp, const sigset_t *waiting_mask)
 {
-    ui_worker_submit_eval(lp->w, 0, NULL); /* the baseline, never cancelled by edits */
+    ui_worker_submit_eval(lp->w, 0, NULL, NULL); /* the baseline, never cancelled by edits */
     ui_state_job_queued(lp->s, UI_JOB_EVAL, 0);
     lp->submitted = 0;
     on_edit(lp); /* a restored session */

@@ -1,5 +1,6 @@
 #include "ui_draw.h"
 
+#include "ui_finetune.h"
 #include "ui_format.h"
 #include "ui_summary.h"
 
@@ -152,14 +153,19 @@ static void draw_title(const ui_state *s, const ui_rect *r)
     char model[160];
     const char *path = s->model_path ? s->model_path : "";
     int used = ui_draw_str(r->y, r->x, r->w, "slimbench ", UI_ST_TITLE);
-    int pw = ui_text_width(path), mw = 0;
+    const char *mark = s->weights ? " (fine-tuned)" : "";
+    int pw = ui_text_width(path) + ui_text_width(mark), mw = 0;
     for (int detail = 2; detail >= 0; detail--) {
         mw = ui_text_width(ui_summary_model(s, detail, model, sizeof model));
         if (used + pw + 2 + mw <= r->w)
             break;
     }
     mw = used + PATH_MIN + 2 + mw <= r->w ? mw : 0; /* the path matters more */
-    ui_draw_str(r->y, r->x + used, r->w - used - (mw ? mw + 2 : 0), path, UI_ST_NORMAL);
+    int room = r->w - used - (mw ? mw + 2 : 0), mark_w = ui_text_width(mark);
+    mark_w = room - mark_w >= PATH_MIN ? mark_w : 0; /* the path matters more */
+    used += ui_draw_str(r->y, r->x + used, room - mark_w, path, UI_ST_NORMAL);
+    if (mark_w)
+        ui_draw_str(r->y, r->x + used, mark_w, mark, UI_ST_MARK);
     if (mw)
         ui_draw_str(r->y, r->x + r->w - mw, mw, model, UI_ST_DIM);
 }
@@ -265,6 +271,10 @@ void ui_draw_status(const ui_state *s, const ui_rect *r)
         snprintf(right, sizeof right, "Enter keep  Esc back  Up/Down prev/next ");
     else if (s->input == UI_INPUT_PROMPT)
         snprintf(right, sizeof right, "Enter ok  Esc cancel  ^U clear ");
+    else if (s->input == UI_INPUT_FINETUNE)
+        snprintf(right, sizeof right, "Enter start  Esc close ");
+    else if (ui_state_training(s))
+        right[0] = 0; /* the bar needs the width */
     else if (s->screen == UI_SCREEN_TABLE && s->n_rows) {
         char marked[32] = "", sweep[48] = "";
         if (s->n_marked)
@@ -287,7 +297,11 @@ void ui_draw_status(const ui_state *s, const ui_rect *r)
         draw_prompt(s, r->y, r->x, lw);
     else if (s->message[0])
         draw_message(s, r, lw);
-    else
+    else if (ui_state_training(s)) {
+        char bar[512];
+        ui_draw_str(r->y, r->x + 1, lw - 1, ui_ft_progress_text(s, lw - 1, bar, sizeof bar),
+                    UI_ST_STATUS);
+    } else
         draw_hints(s, r->y, r->x, lw);
     if (rw)
         ui_draw_str(r->y, r->x + r->w - rw, rw, right, UI_ST_STATUS);

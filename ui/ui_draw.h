@@ -48,5 +48,6 @@ void ui_draw_detail(const ui_state *s, const ui_rect *r);
 void ui_draw_table_view(const ui_state *s, const ui_layout *l);
 void ui_draw_demo_view(const ui_state *s, const ui_layout *l);
 void ui_draw_help_view(const ui_state *s, const ui_layout *l);
+void ui_draw_finetune_dialog(const ui_state *s, const ui_layout *l); /* when it is open */
 
 #endif

@@ -10,6 +10,7 @@ static const char *const notes[] = {
     "Each edit re-evaluates in the background; ~ marks estimates (95% interval).",
     "The configuration is autosaved and restored next time (--fresh ignores it).",
     "Search: typing jumps to the first match; Enter keeps it, Esc goes back.",
+    "F fine-tunes the current model (u undoes); its weights are not autosaved.",
     "Press any key to close this help.",
 };
 enum { N_NOTES = sizeof notes / sizeof notes[0], LABEL_W = 10, GAP = 2 };

@@ -98,6 +98,7 @@ void ui_draw_table_view(const ui_state *s, const ui_layout *l)
     if (l->detail.h)
         ui_draw_detail(s, &l->detail);
     ui_draw_status(s, &l->status);
+    ui_draw_finetune_dialog(s, l);
 }
 
 /* ---- detail pane ---- */

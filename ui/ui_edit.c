@@ -70,7 +70,10 @@ static bool edit_commit(ui_state *s, edit *e, const char *what)
     else if (e->skipped[0])
         ui_state_error(s, "%s%s%s", changed ? what : "", changed ? "; " : "", e->skipped);
     else if (changed)
-        ui_state_message(s, "%s: %s", who(s, e, w, sizeof w), what);
+        ui_state_message(s, "%s: %s%s", who(s, e, w, sizeof w), what,
+                         ui_state_left_finetuned(s) ? " (on the original weights: u returns to "
+                                                      "the fine-tuned ones)"
+                                                    : "");
     else
         ui_state_message(s, "%s: no change (%s)", who(s, e, w, sizeof w), what);
     edit_end(e);

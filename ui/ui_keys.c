@@ -1,6 +1,7 @@
 #include "ui_keys.h"
 
 #include "ui_edit.h"
+#include "ui_finetune.h"
 
 #include <curses.h>
 #include <stdio.h>
@@ -102,14 +103,26 @@ static unsigned act_escape(ui_state *s, int key)
     return UI_REDRAW;
 }
 
+/* What an undo or redo did to fine-tuned weights. */
+static const char *finetune_note(const ui_state *s, bool redo)
+{
+    const ui_history *other = redo ? &s->undo : &s->redo; /* where the step went */
+    const ui_weights *was = other->n ? other->weights[other->n - 1] : NULL;
+    if (was == s->weights)
+        return "";
+    if (!redo)
+        return s->weights ? ": fine-tuned weights" : ": the weights before fine-tuning";
+    return s->weights ? ": the fine-tuned weights again, not retrained" : "";
+}
+
 static unsigned act_undo(ui_state *s, int key)
 {
     bool redo = key == UI_CTRL('r');
     if (!(redo ? ui_state_redo(s) : ui_state_undo(s)))
         ui_state_message(s, redo ? "nothing to redo" : "nothing to undo");
     else
-        ui_state_message(s, "%s (%d more to undo, %d to redo)", redo ? "redone" : "undone",
-                         s->undo.n, s->redo.n);
+        ui_state_message(s, "%s (%d more to undo, %d to redo)%s", redo ? "redone" : "undone",
+                         s->undo.n, s->redo.n, finetune_note(s, redo));
     return UI_REDRAW;
 }
 
@@ -217,6 +230,17 @@ static unsigned act_file(ui_state *s, int key)
     return UI_REDRAW;
 }
 
+/* F: the fine-tuning dialog; F again while it runs cancels it. */
+static unsigned act_finetune(ui_state *s, int key)
+{
+    if (ui_state_training(s)) {
+        ui_ft_cancel(s);
+    } else if (ui_ft_open(s)) {
+        s->screen = UI_SCREEN_TABLE; /* the dialog is drawn over the table */
+    }
+    return UI_REDRAW;
+}
+
 static unsigned act_demo(ui_state *s, int key)
 {
     s->screen = s->screen == UI_SCREEN_DEMO ? UI_SCREEN_TABLE : UI_SCREEN_DEMO;
@@ -232,6 +256,12 @@ static unsigned act_help(ui_state *s, int key)
 /* Unsaved work: offer to save it first. */
 static unsigned act_quit(ui_state *s, int key)
 {
+    if (s->weights && !s->weights->exported && !s->quit_warned) {
+        s->quit_warned = true;
+        ui_state_error(s, "the fine-tuned weights are not exported and will be lost: e exports "
+                          "them; q again quits");
+        return UI_REDRAW;
+    }
     if (!ui_state_has_unsaved(s))
         return UI_QUIT;
     s->input = UI_INPUT_CONFIRM_QUIT;
@@ -269,6 +299,7 @@ static const ui_binding bindings[] = {
     {{'o'}, "o", "open configuration CSV", UI_ON_TABLE, act_file},
     {{'W'}, "W", "save report CSV", UI_ON_TABLE, act_file},
     {{'e'}, "e", "export compressed ONNX", UI_ON_TABLE, act_file},
+    {{'F'}, "F", "fine-tune (again: cancel)", UI_ON_ALL, act_finetune},
     {{'D'}, "D", "workshop before/after view", UI_ON_ALL, act_demo},
     {{'?', KEY_F(1)}, "? F1", "this help", UI_ON_ALL, act_help},
     {{UI_CTRL('l')}, "^L", "repaint the screen", UI_ON_ALL, act_redraw},
@@ -352,16 +383,36 @@ static unsigned prompt_key(ui_state *s, int key)
     return UI_HANDLED | UI_REDRAW;
 }
 
+/* While a fine-tune runs the Config and the current model stay as they are: the keys that
+ * would change them, or queue work behind the training, wait. */
+static bool waits_for_training(const ui_binding *b, int key)
+{
+    static const ui_action edits[] = {act_prune, act_ratio, act_type_ratio, act_global, act_bits,
+                                      act_gran,  act_act8,  act_reset,      act_undo,   act_sweep};
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++)
+        if (b->act == edits[i])
+            return true;
+    return b->act == act_file && key != 'w';
+}
+
 static unsigned dispatch(ui_state *s, int key, unsigned where)
 {
     if (s->input == UI_INPUT_CONFIRM_QUIT)
         return confirm_key(s, key);
     if (s->input == UI_INPUT_PROMPT)
         return prompt_key(s, key);
+    if (s->input == UI_INPUT_FINETUNE && (where & UI_ON_TABLE))
+        return ui_ft_key(s, key);
     if (s->input == UI_INPUT_SEARCH && (where & UI_ON_TABLE))
         return search_key(s, key);
     s->message[0] = 0;
     const ui_binding *b = lookup(key, where);
+    if (b && ui_state_training(s) && waits_for_training(b, key)) {
+        ui_state_message(s, "fine-tuning: edits wait until it ends (F cancels it)");
+        return UI_HANDLED | UI_REDRAW;
+    }
+    if (b && b->act != act_quit)
+        s->quit_warned = false;
     return b ? UI_HANDLED | b->act(s, key) : 0;
 }
 

@@ -203,10 +203,41 @@ void ui_model_stats_free(ui_model_stats *st)
 
 static void history_clear(ui_history *h)
 {
-    for (int i = 0; i < h->n; i++)
+    for (int i = 0; i < h->n; i++) {
         sb_config_free(&h->items[i]);
+        ui_weights_unref(h->weights[i]);
+    }
     free(h->items);
+    free(h->weights);
     *h = (ui_history){0};
+}
+
+ui_weights *ui_weights_new(sb_model *m, const char *note)
+{
+    ui_weights *w = calloc(1, sizeof *w);
+    if (!w) {
+        sb_model_free(m);
+        return NULL;
+    }
+    w->refs = 1;
+    w->model = m;
+    snprintf(w->note, sizeof w->note, "%s", note ? note : "");
+    return w;
+}
+
+ui_weights *ui_weights_ref(ui_weights *w)
+{
+    if (w)
+        __atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
+    return w;
+}
+
+void ui_weights_unref(ui_weights *w)
+{
+    if (w && __atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        sb_model_free(w->model);
+        free(w);
+    }
 }
 
 void ui_state_free(ui_state *s)
@@ -224,6 +255,7 @@ void ui_state_free(ui_state *s)
     sb_config_free(&s->saved);
     history_clear(&s->undo);
     history_clear(&s->redo);
+    ui_weights_unref(s->weights);
     memset(s, 0, sizeof *s);
 }
 
@@ -467,7 +499,8 @@ void ui_detail_scroll(ui_state *s, int delta)
 
 /* ---- editing ---- */
 
-static bool history_push(ui_history *h, sb_config c)
+/* Takes c and the reference w on success. */
+static bool history_push(ui_history *h, sb_config c, ui_weights *w)
 {
     if (h->n == h->cap) {
         int cap = h->cap ? 2 * h->cap : 16;
@@ -475,8 +508,13 @@ static bool history_push(ui_history *h, sb_config c)
         if (!items)
             return false;
         h->items = items;
+        ui_weights **ws = realloc(h->weights, (size_t)cap * sizeof *ws);
+        if (!ws)
+            return false;
+        h->weights = ws;
         h->cap = cap;
     }
+    h->weights[h->n] = w;
     h->items[h->n++] = c;
     return true;
 }
@@ -493,22 +531,50 @@ bool ui_state_edit(ui_state *s, const sb_config *next)
     sb_config copy;
     if (!copy_config(&copy, next))
         return false;
-    if (!history_push(&s->undo, s->cfg)) {
+    if (!history_push(&s->undo, s->cfg, s->weights)) {
         sb_config_free(&copy);
         return false;
     }
     s->cfg = copy;
+    s->weights = NULL; /* an edit starts again from the original weights */
     history_clear(&s->redo);
     changed(s);
     return true;
 }
 
-/* Moves the current config onto to and the top of from into its place. */
+bool ui_state_finetuned(ui_state *s, ui_weights *w)
+{
+    sb_config copy = {0};
+    if (!copy_config(&copy, &s->cfg) || !history_push(&s->undo, copy, s->weights)) {
+        sb_config_free(&copy);
+        ui_weights_unref(w);
+        return false;
+    }
+    s->weights = w;
+    history_clear(&s->redo);
+    changed(s);
+    return true;
+}
+
+bool ui_state_left_finetuned(const ui_state *s)
+{
+    return !s->weights && s->undo.n && s->undo.weights[s->undo.n - 1];
+}
+
+bool ui_state_training(const ui_state *s)
+{
+    ui_job_state t = s->job[UI_JOB_TRAIN].state;
+    return t == UI_JOB_QUEUED || t == UI_JOB_RUNNING;
+}
+
+/* Moves the current entry onto to and the top of from into its place. */
 static bool step(ui_state *s, ui_history *from, ui_history *to)
 {
-    if (!from->n || !history_push(to, s->cfg))
+    if (!from->n || !history_push(to, s->cfg, s->weights))
         return false;
-    s->cfg = from->items[--from->n];
+    from->n--;
+    s->cfg = from->items[from->n];
+    s->weights = from->weights[from->n];
     changed(s);
     return true;
 }
@@ -528,6 +594,8 @@ void ui_state_mark_saved(ui_state *s)
 
 bool ui_state_is_base(const ui_state *s)
 {
+    if (s->weights)
+        return false;
     for (int i = 0; i < s->cfg.n_layers; i++)
         if (!sb_layer_config_is_default(&s->cfg.layer[i]))
             return false;
@@ -697,8 +765,21 @@ ui_job_kind ui_state_on_report(ui_state *s, const ui_job_report *r, uint64_t *ge
             take_sweep(s, r);
         return UI_JOB_NONE;
     }
+    if (r->kind == UI_JOB_TRAIN) {
+        if (s->job[UI_JOB_TRAIN].state == UI_JOB_CANCELLED && r->state != UI_JOB_QUEUED)
+            return UI_JOB_NONE; /* cancelled here: whatever the worker still says is moot */
+        s->job[UI_JOB_TRAIN] = *r;
+        if (r->state == UI_JOB_FAILED)
+            ui_state_error(s, "fine-tuning failed: %s", r->error);
+        else if (r->state == UI_JOB_CANCELLED)
+            ui_state_message(s, "fine-tuning cancelled: the model is as it was");
+        return UI_JOB_NONE;
+    }
     if (r->kind == UI_JOB_FILE) {
         s->job[UI_JOB_FILE] = *r;
+        if (r->state == UI_JOB_DONE && r->op == UI_FILE_EXPORT_ONNX && s->weights &&
+            r->generation == s->generation)
+            s->weights->exported = true;
         if (r->state == UI_JOB_DONE)
             ui_state_message(s, "%s", r->error);
         else if (r->state == UI_JOB_FAILED)

@@ -6,6 +6,7 @@
 
 #include "compress.h"
 #include "slimbench.h"
+#include "train.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +26,7 @@ typedef enum {
     UI_INPUT_SEARCH,
     UI_INPUT_CONFIRM_QUIT, /* y: save first, n: discard, Esc: stay */
     UI_INPUT_PROMPT,       /* a line of text: a ratio or a path */
+    UI_INPUT_FINETUNE,     /* the fine-tuning dialog (F) */
 } ui_input;
 
 /* What the detail pane shows under the layer's summary when it cannot show everything. */
@@ -37,6 +39,7 @@ typedef enum {
     UI_JOB_LATENCY, /* batch-1 latency of the model of that generation */
     UI_JOB_SWEEP,   /* sensitivity of one layer (generation: the sweep id) */
     UI_JOB_FILE,    /* export ONNX or write the report CSV */
+    UI_JOB_TRAIN,   /* fine-tune the model of that generation */
     UI_JOB_COUNT
 } ui_job_kind;
 typedef enum {
@@ -64,6 +67,7 @@ typedef struct ui_job_report {
     sb_prune_method method;    /* sweep: how it was pruned */
     int n_points;              /* sweep: points[] filled when DONE */
     sb_sweep_point points[UI_SWEEP_MAX];
+    sb_train_progress train;         /* train: the latest step's numbers */
     ui_file_op op;                   /* file: what was written */
     char path[UI_PATH_MAX];          /* file: where */
     char error[UI_PATH_MAX + 256];   /* FAILED: the engine's message; file: a note when DONE */
@@ -88,12 +92,53 @@ typedef struct ui_model_stats {
 ui_model_stats *ui_model_stats_new(const sb_model *m, uint64_t generation);
 void ui_model_stats_free(ui_model_stats *st);
 
+/* Fine-tuned weights: a trained model shared, reference-counted, by the history entries that
+ * use it and the worker jobs that run it (the count is atomic: both threads drop references).
+ * model is NULL in the unit tests, which use such snapshots as tokens. */
+typedef struct ui_weights {
+    int refs;
+    sb_model *model; /* owned */
+    char note[96];   /* how it was trained: "40 steps, distilled T 4 alpha 0.7" */
+    bool exported;   /* written to ONNX (the UI thread's flag) */
+} ui_weights;
+
+/* One reference to m (taken over; NULL allowed); NULL when out of memory (m is freed then). */
+ui_weights *ui_weights_new(sb_model *m, const char *note);
+ui_weights *ui_weights_ref(ui_weights *w); /* NULL-safe */
+void ui_weights_unref(ui_weights *w);      /* NULL-safe; the last one frees the model */
+
 /* Undo and redo are stacks of whole Configs: a Config is a plain value, and a job is handed a
- * snapshot, so the one being edited is never the one being evaluated. */
+ * snapshot, so the one being edited is never the one being evaluated. Each entry may also hold
+ * a reference to fine-tuned weights (weights[i], NULL: the Config applied to the base model). */
 typedef struct ui_history {
     sb_config *items; /* items[n - 1] is the top */
+    ui_weights **weights;
     int n, cap;
 } ui_history;
+
+/* The fine-tuning dialog: text fields edited in place, one bool toggled. */
+typedef enum {
+    UI_FT_EPOCHS,
+    UI_FT_STEPS,
+    UI_FT_LR,
+    UI_FT_DISTILL,
+    UI_FT_T,
+    UI_FT_ALPHA,
+    UI_FT_AGP,
+    UI_FT_LIMIT,
+    UI_FT_FIELDS
+} ui_ft_field;
+
+enum { UI_FT_TEXT = 16 };
+
+typedef struct ui_ft_dialog {
+    int field; /* the one being edited */
+    char text[UI_FT_FIELDS][UI_FT_TEXT];
+    bool distill;
+    int bad;        /* the field the error is about, -1: none */
+    bool running_agp; /* the fine-tune started last prunes gradually */
+    char error[96];
+} ui_ft_dialog;
 
 /* A channel group for structured (L1) pruning, as the engine describes it. */
 typedef struct ui_group {
@@ -151,7 +196,11 @@ typedef struct ui_request {
         UI_REQ_EXPORT,
         UI_REQ_SWEEP,
         UI_REQ_CANCEL_SWEEP,
+        UI_REQ_FINETUNE,
+        UI_REQ_CANCEL_FINETUNE,
     } kind;
+    sb_train_options train; /* finetune */
+    bool agp;               /* finetune: gradual pruning from the base model */
     char path[UI_PATH_MAX];
     int layer;              /* sweep */
     sb_prune_method method; /* sweep */
@@ -194,6 +243,9 @@ typedef struct ui_state {
     sb_config cfg;   /* what the user asked for */
     sb_config saved; /* as last loaded or saved: quitting asks when cfg differs */
     ui_history undo, redo;
+    ui_weights *weights; /* the current model's fine-tuned weights, or NULL (cfg on the base) */
+    ui_ft_dialog ft;
+    bool quit_warned; /* q said the fine-tuned weights are not exported; q again quits */
     uint64_t generation; /* bumped by every edit; a job for an older one is stale */
 
     ui_job_report job[UI_JOB_COUNT];  /* current generation (eval, latency), sweep, file */
@@ -265,9 +317,17 @@ bool ui_parse_ratio(ui_state *s, const char *text, double max, double *out);
 bool ui_state_edit(ui_state *s, const sb_config *next);
 bool ui_state_undo(ui_state *s);
 bool ui_state_redo(ui_state *s);
+/* Fine-tuning finished: the trained weights (one reference, taken over) become the current
+ * model with the same Config, as one undoable step. */
+bool ui_state_finetuned(ui_state *s, ui_weights *w);
+/* The last edit started again from the original weights, leaving fine-tuned ones in undo. */
+bool ui_state_left_finetuned(const ui_state *s);
+/* A fine-tune is queued or running (edits wait for it). */
+bool ui_state_training(const ui_state *s);
 bool ui_state_has_unsaved(const ui_state *s);
 void ui_state_mark_saved(ui_state *s); /* the current Config is on disk */
-/* True when the Config changes nothing: the current model is the base model. */
+/* True when the Config changes nothing and no weights were fine-tuned: the current model is
+ * the base model. */
 bool ui_state_is_base(const ui_state *s);
 
 /* Paths beside the model: "<dir>/<name>.config.csv", ".report.csv", ".compressed.onnx". */

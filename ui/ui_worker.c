@@ -20,6 +20,9 @@ typedef struct job {
     sb_prune_method method;
     ui_file_op op;  /* file */
     char path[UI_PATH_MAX];
+    ui_weights *wt; /* eval/file/train: fine-tuned weights of that edit (a reference), or NULL */
+    sb_train_options train; /* train */
+    bool agp;
 } job;
 
 enum { BASE = 0, EDIT = 1 }; /* queue and mailbox rows: the base model's jobs, the others */
@@ -39,11 +42,14 @@ struct ui_worker {
     ui_job_report box[2][UI_JOB_COUNT]; /* the latest report of each kind */
     bool fresh[2][UI_JOB_COUNT];        /* changed since the UI last took it */
     ui_model_stats *stats;              /* not yet taken */
+    ui_weights *trained;                /* a finished fine-tune, not yet taken */
+    uint64_t trained_gen;
     /* the worker thread's own */
     sb_eval_result base_res; /* predictions: the reference for agreement */
     bool base_evaluated, base_timed;
     sb_latency base_lat;
     sb_model *cm; /* the newest compressed model */
+    ui_weights *cm_wt; /* when cm is fine-tuned weights: the reference that keeps it */
     uint64_t cm_gen;
     sb_eval_result cm_res; /* its evaluation, when cm_evaluated */
     bool cm_evaluated, cm_timed;
@@ -55,6 +61,7 @@ static void job_clear(job *j)
 {
     if (j->set)
         sb_config_free(&j->cfg);
+    ui_weights_unref(j->wt);
     memset(j, 0, sizeof *j);
 }
 
@@ -142,20 +149,17 @@ static sb_status calibration(ui_worker *w, const sb_config *c, sb_calib_data *cd
     return SB_OK;
 }
 
-/* Compresses the base with cfg into w->cm (the previous one stays on failure) and hands the
- * numbers to the UI. */
-static sb_status build(ui_worker *w, const sb_config *cfg, uint64_t gen, sb_error *err)
+/* cm becomes the current edit's model (owned, or kept by the reference wt) and its numbers go
+ * to the UI. */
+static void set_cm(ui_worker *w, sb_model *cm, ui_weights *wt, uint64_t gen)
 {
-    sb_calib_data cd;
-    sb_model *cm = NULL;
-    sb_status s = calibration(w, cfg, &cd, err);
-    if (!s)
-        s = sb_compress(w->o.model, cfg, &cd, true, &cm, err);
-    if (s)
-        return s;
-    sb_model_free(w->cm);
+    if (w->cm_wt)
+        ui_weights_unref(w->cm_wt);
+    else
+        sb_model_free(w->cm);
     sb_eval_result_free(&w->cm_res);
     w->cm = cm;
+    w->cm_wt = wt;
     w->cm_gen = gen;
     w->cm_evaluated = w->cm_timed = false;
     ui_model_stats *st = ui_model_stats_new(cm, gen);
@@ -164,7 +168,29 @@ static sb_status build(ui_worker *w, const sb_config *cfg, uint64_t gen, sb_erro
     w->stats = st;
     pthread_mutex_unlock(&w->mu);
     poke(w);
-    return SB_OK;
+}
+
+/* Compresses the base with cfg into w->cm (the previous one stays on failure). */
+static sb_status build(ui_worker *w, const sb_config *cfg, uint64_t gen, sb_error *err)
+{
+    sb_calib_data cd;
+    sb_model *cm = NULL;
+    sb_status s = calibration(w, cfg, &cd, err);
+    if (!s)
+        s = sb_compress(w->o.model, cfg, &cd, true, &cm, err);
+    if (!s)
+        set_cm(w, cm, NULL, gen);
+    return s;
+}
+
+/* The model of edit gen: fine-tuned weights as they are, else cfg compressed from the base. */
+static sb_status model_of(ui_worker *w, const job *j, sb_error *err)
+{
+    if (w->cm && w->cm_gen == j->gen)
+        return SB_OK;
+    if (j->wt)
+        set_cm(w, j->wt->model, ui_weights_ref(j->wt), j->gen);
+    return j->wt ? SB_OK : build(w, &j->cfg, j->gen, err);
 }
 
 /* A first estimate from a few images at a small batch: a plan for a full batch takes the engine
@@ -207,7 +233,7 @@ static void run_eval(ui_worker *w, const job *j, ui_job_report *r)
     sb_model *m = w->o.model;
     sb_status st = SB_OK;
     if (j->gen) {
-        if ((st = build(w, &j->cfg, j->gen, &err)))
+        if ((st = model_of(w, j, &err)))
             sb_error_prefix(&err, "not applied: ");
         m = w->cm;
         opt.reference = w->base_evaluated ? w->base_res.pred : NULL;
@@ -317,17 +343,19 @@ static void run_file(ui_worker *w, const job *j, ui_job_report *r)
 {
     sb_error err = {0};
     sb_status st = SB_OK;
-    bool base = j->gen == 0 || is_base_config(&j->cfg);
+    bool base = j->gen == 0 || (is_base_config(&j->cfg) && !j->wt);
     r->op = j->op;
     snprintf(r->path, sizeof r->path, "%s", j->path);
-    if (!base && (!w->cm || w->cm_gen != j->gen))
-        st = build(w, &j->cfg, j->gen, &err);
+    if (!base)
+        st = model_of(w, j, &err);
     sb_model *m = base ? w->o.model : w->cm;
     bool measured = base ? w->base_evaluated : w->cm_evaluated;
     if (!st && j->op == UI_FILE_EXPORT_ONNX) {
         st = sb_model_export_onnx(m, j->path, &err);
         snprintf(r->error, sizeof r->error, "exported %s%s", j->path,
-                 base ? " (no compression: the settings change nothing)" : "");
+                 base    ? " (no compression: the settings change nothing)"
+                 : j->wt ? " (the fine-tuned weights)"
+                         : "");
     } else if (!st) {
         sb_measurement mb = {w->o.model, w->base_evaluated ? &w->base_res : NULL,
                              w->base_timed ? &w->base_lat : NULL};
@@ -336,24 +364,107 @@ static void run_file(ui_worker *w, const job *j, ui_job_report *r)
                                                                           : &w->cm_lat)
                                                                    : NULL};
         st = sb_report_save_csv(&mb, &mc, j->path, &err);
-        snprintf(r->error, sizeof r->error, "wrote the report %s%s", j->path,
+        snprintf(r->error, sizeof r->error, "wrote the report %s%s%s", j->path,
                  !mc.eval      ? " (accuracy not measured yet for these settings)"
                  : !mc.latency ? " (latency not measured yet for these settings)"
-                               : "");
+                               : "",
+                 j->wt ? " (fine-tuned weights: the CSV does not say so)" : "");
+    }
+    finish(r, st, &err);
+}
+
+/* ---- fine-tuning ---- */
+
+static bool on_train_progress(const sb_train_progress *p, void *user)
+{
+    progress_ctx *c = user;
+    pthread_mutex_lock(&c->w->mu);
+    ui_job_report *r = &c->w->box[EDIT][UI_JOB_TRAIN];
+    if (r->generation == c->r->generation && r->state == UI_JOB_RUNNING) {
+        r->train = *p;
+        c->w->fresh[EDIT][UI_JOB_TRAIN] = true;
+    }
+    pthread_mutex_unlock(&c->w->mu);
+    poke(c->w);
+    return false; /* cancellation goes through o.cancel */
+}
+
+static sb_status open_train(ui_worker *w, sb_error *err)
+{
+    if (w->train)
+        return SB_OK;
+    if (!w->o.data_dir)
+        return sb_error_set(err, SB_ERR_ARG, "fine-tuning needs the training split, but there "
+                                             "is no data directory: start with --data DIR");
+    sb_status s = sb_dataset_open(w->o.data_dir, "train", &w->train, err);
+    if (s)
+        sb_error_prefix(err, "fine-tuning trains on the training split: ");
+    return s;
+}
+
+static void train_note(const job *j, const sb_train_result *res, char *buf, size_t n)
+{
+    const sb_train_options *o = &j->train;
+    int len = snprintf(buf, n, "%d steps (%.3g epochs), lr %g", res->steps, res->epochs, o->lr);
+    if (o->distill && len > 0 && (size_t)len < n)
+        len += snprintf(buf + len, n - (size_t)len, ", distilled T %g alpha %g", o->temperature,
+                        o->alpha);
+    if (j->agp && len > 0 && (size_t)len < n)
+        snprintf(buf + len, n - (size_t)len, ", AGP %d", o->agp_steps);
+}
+
+/* Fine-tunes the model of edit j->gen (gradual pruning: from the base model) with the base
+ * model as the teacher; the trained weights wait in w->trained for the UI. */
+static void run_train(ui_worker *w, const job *j, ui_job_report *r)
+{
+    progress_ctx ctx = {w, r};
+    sb_train_options o = j->train;
+    o.progress = on_train_progress;
+    o.user = &ctx;
+    o.cancel = &w->cancel;
+    sb_error err = {0};
+    sb_train_result res = {0};
+    sb_model *out = NULL;
+    sb_status st = open_train(w, &err);
+    if (!st && !j->agp)
+        st = model_of(w, j, &err);
+    if (!st)
+        st = j->agp ? sb_finetune_agp(w->o.model, w->o.model, &j->cfg, w->train, &w->o.pp, &o,
+                                      &out, &res, &err)
+                    : sb_finetune(w->o.model, w->cm, w->train, &w->o.pp, &o, &out, &res, &err);
+    pthread_mutex_lock(&w->mu);
+    r->train = w->box[EDIT][UI_JOB_TRAIN].train;
+    pthread_mutex_unlock(&w->mu);
+    if (!st) {
+        char note[96];
+        train_note(j, &res, note, sizeof note);
+        snprintf(r->error, sizeof r->error, "%s", note);
+        r->train.step = r->train.steps = res.steps;
+        r->seconds = res.seconds;
+        ui_weights *wt = ui_weights_new(out, note);
+        if (!wt)
+            st = sb_error_set(&err, SB_ERR_NOMEM, "out of memory");
+        pthread_mutex_lock(&w->mu);
+        ui_weights_unref(w->trained);
+        w->trained = wt;
+        w->trained_gen = j->gen;
+        pthread_mutex_unlock(&w->mu);
     }
     finish(r, st, &err);
 }
 
 /* ---- the queue ---- */
 
-/* The next job in priority order: the base model's, files, evaluation, latency, sweeps. */
+/* The next job in priority order: the base model's, files, evaluation, latency, fine-tuning,
+ * sweeps. */
 static job *pick(ui_worker *w)
 {
     static const struct {
         int row;
         ui_job_kind kind;
     } order[] = {{BASE, UI_JOB_EVAL}, {BASE, UI_JOB_LATENCY}, {EDIT, UI_JOB_FILE},
-                 {EDIT, UI_JOB_EVAL}, {EDIT, UI_JOB_LATENCY}, {EDIT, UI_JOB_SWEEP}};
+                 {EDIT, UI_JOB_EVAL}, {EDIT, UI_JOB_LATENCY}, {EDIT, UI_JOB_TRAIN},
+                 {EDIT, UI_JOB_SWEEP}};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (w->pending[order[i].row][order[i].kind].set)
             return &w->pending[order[i].row][order[i].kind];
@@ -420,6 +531,7 @@ static void *worker_main(void *arg)
         case UI_JOB_LATENCY: run_latency(w, &j, &r); break;
         case UI_JOB_SWEEP: run_sweep(w, &j, &r); break;
         case UI_JOB_FILE: run_file(w, &j, &r); break;
+        case UI_JOB_TRAIN: run_train(w, &j, &r); break;
         default: break;
         }
         if (r.state == UI_JOB_CANCELLED)
@@ -482,9 +594,13 @@ void ui_worker_free(ui_worker *w)
         for (int k = 0; k < UI_JOB_COUNT; k++)
             job_clear(&w->pending[row][k]);
     ui_model_stats_free(w->stats);
+    ui_weights_unref(w->trained);
     sb_eval_result_free(&w->base_res);
     sb_eval_result_free(&w->cm_res);
-    sb_model_free(w->cm);
+    if (w->cm_wt)
+        ui_weights_unref(w->cm_wt);
+    else
+        sb_model_free(w->cm);
     sb_dataset_free(w->train);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
@@ -513,11 +629,12 @@ static bool snapshot(const sb_config *cfg, job *j)
     return !cfg || sb_config_copy(cfg, &j->cfg, &err) == SB_OK;
 }
 
-bool ui_worker_submit_eval(ui_worker *w, uint64_t gen, const sb_config *cfg)
+bool ui_worker_submit_eval(ui_worker *w, uint64_t gen, const sb_config *cfg, ui_weights *wt)
 {
     job j = {.kind = UI_JOB_EVAL, .gen = gen};
     if (!snapshot(gen ? cfg : NULL, &j))
         return false;
+    j.wt = gen ? ui_weights_ref(wt) : NULL;
     pthread_mutex_lock(&w->mu);
     if (gen) {
         job_clear(&w->pending[EDIT][UI_JOB_LATENCY]); /* an older edit's */
@@ -552,16 +669,44 @@ void ui_worker_submit_sweep(ui_worker *w, uint64_t id, int layer, sb_prune_metho
 }
 
 bool ui_worker_submit_file(ui_worker *w, ui_file_op op, const char *path, uint64_t gen,
-                           const sb_config *cfg)
+                           const sb_config *cfg, ui_weights *wt)
 {
     job j = {.kind = UI_JOB_FILE, .gen = gen, .op = op};
     snprintf(j.path, sizeof j.path, "%s", path);
     if (!snapshot(cfg, &j))
         return false;
+    j.wt = ui_weights_ref(wt);
     pthread_mutex_lock(&w->mu);
     enqueue(w, &j);
     pthread_mutex_unlock(&w->mu);
     return true;
+}
+
+bool ui_worker_submit_train(ui_worker *w, uint64_t gen, const sb_config *cfg, ui_weights *wt,
+                            const sb_train_options *o, bool agp)
+{
+    job j = {.kind = UI_JOB_TRAIN, .gen = gen, .train = *o, .agp = agp};
+    if (!snapshot(cfg, &j))
+        return false;
+    j.wt = agp ? NULL : ui_weights_ref(wt);
+    pthread_mutex_lock(&w->mu);
+    if (w->busy && w->running_kind == UI_JOB_SWEEP) {
+        w->preempted = true; /* the sweep waits behind the training */
+        cancel_running(w);
+    }
+    enqueue(w, &j);
+    pthread_mutex_unlock(&w->mu);
+    return true;
+}
+
+ui_weights *ui_worker_take_trained(ui_worker *w, uint64_t *gen)
+{
+    pthread_mutex_lock(&w->mu);
+    ui_weights *wt = w->trained;
+    *gen = w->trained_gen;
+    w->trained = NULL;
+    pthread_mutex_unlock(&w->mu);
+    return wt;
 }
 
 void ui_worker_cancel(ui_worker *w, ui_job_kind kind)

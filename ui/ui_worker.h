@@ -33,18 +33,27 @@ void ui_worker_free(ui_worker *w);
 /* The descriptor to poll for reports. */
 int ui_worker_fd(const ui_worker *w);
 
-/* Evaluates the model of generation gen: 0 is the base model; otherwise cfg (copied) is
- * compressed from the base first. Replaces a queued evaluation; a running one for an older
+/* Evaluates the model of generation gen: 0 is the base model; otherwise the fine-tuned weights
+ * wt when given (a reference is taken), else cfg (copied) compressed from the base first. Replaces a queued evaluation; a running one for an older
  * edit, or a running sweep (queued again behind it), is cancelled. False when out of memory. */
-bool ui_worker_submit_eval(ui_worker *w, uint64_t gen, const sb_config *cfg);
+bool ui_worker_submit_eval(ui_worker *w, uint64_t gen, const sb_config *cfg, ui_weights *wt);
 /* Batch-1 latency of generation gen's model (after its evaluation). */
 void ui_worker_submit_latency(ui_worker *w, uint64_t gen);
 /* Sensitivity of one layer of the base model: pruned alone by method at 0, 0.1 .. 0.9. */
 void ui_worker_submit_sweep(ui_worker *w, uint64_t id, int layer, sb_prune_method method);
-/* Writes the compressed ONNX or the report CSV for generation gen (compressing cfg first when
- * the worker does not hold that model). False when out of memory. */
+/* Writes the compressed ONNX or the report CSV for generation gen (its fine-tuned weights wt,
+ * else cfg compressed, when the worker does not hold that model). False when out of memory. */
 bool ui_worker_submit_file(ui_worker *w, ui_file_op op, const char *path, uint64_t gen,
-                           const sb_config *cfg);
+                           const sb_config *cfg, ui_weights *wt);
+/* Fine-tunes the model of generation gen (wt, else cfg compressed; with agp, cfg's pruning is
+ * reached gradually from the base model) with the base model as the teacher. Progress comes as
+ * UI_JOB_TRAIN reports; the trained weights through ui_worker_take_trained. Cancelled by
+ * ui_worker_cancel(w, UI_JOB_TRAIN). False when out of memory. */
+bool ui_worker_submit_train(ui_worker *w, uint64_t gen, const sb_config *cfg, ui_weights *wt,
+                            const sb_train_options *o, bool agp);
+/* The weights of a finished fine-tune (one reference, the caller's) and its generation, or
+ * NULL. */
+ui_weights *ui_worker_take_trained(ui_worker *w, uint64_t *gen);
 /* Cancels edited-model jobs of this kind, running or queued; never the base model's. */
 void ui_worker_cancel(ui_worker *w, ui_job_kind kind);
 

@@ -239,6 +239,16 @@ static double lr_at(const sb_train_options *o, int step, int steps)
     return o->lr;
 }
 
+/* Wall time of epoch e (-1: none yet), the teacher's share included. */
+static void note_epoch_time(sb_train_result *res, int e, double seconds)
+{
+    if (e < 0)
+        return;
+    int slot = e < SB_EPOCH_TIMES ? e : SB_EPOCH_TIMES - 1;
+    res->epoch_seconds[slot] += seconds;
+    res->n_epoch_times = slot + 1;
+}
+
 static sb_status run_loop(loop_state *ls, sb_train_result *res, sb_error *err)
 {
     sb_tape *t = ls->t;
@@ -253,7 +263,7 @@ static sb_status run_loop(loop_state *ls, sb_train_result *res, sb_error *err)
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
     }
     bool has_labels = sb_dataset_has_labels(ls->data);
-    double t0 = omp_get_wtime(), tail_loss = 0;
+    double t0 = omp_get_wtime(), t_epoch = t0, tail_loss = 0;
     int tail_steps = 0, epoch = -1, pos = N, ep_correct = 0, ep_images = 0;
     sb_train_progress prog = {.steps = ls->steps, .sparsity = masked_sparsity(t)};
     sb_status s = SB_OK;
@@ -272,6 +282,8 @@ static sb_status run_loop(loop_state *ls, sb_train_result *res, sb_error *err)
         if (s)
             break;
         if (pos >= N) { /* a new epoch */
+            note_epoch_time(res, epoch, omp_get_wtime() - t_epoch);
+            t_epoch = omp_get_wtime();
             epoch++;
             permute(perm, N, o->seed, epoch, o->shuffle);
             pos = 0;
@@ -325,6 +337,7 @@ static sb_status run_loop(loop_state *ls, sb_train_result *res, sb_error *err)
         if (o->progress && o->progress(&prog, o->user))
             s = sb_error_set(err, SB_ERR_CANCELLED, "training cancelled");
     }
+    note_epoch_time(res, epoch, omp_get_wtime() - t_epoch);
     res->epochs = N ? (double)res->images / N : 0;
     free(perm), free(labels), free(tlog);
     return s;

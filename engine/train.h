@@ -68,6 +68,8 @@ typedef struct sb_train_options {
  * docs/training.md), no clipping, AGP over 10 steps in the first half. */
 sb_train_options sb_train_options_default(void);
 
+#define SB_EPOCH_TIMES 64
+
 typedef struct sb_train_result {
     int steps;              /* optimizer steps taken */
     int64_t images;         /* images trained on (steps x batch, the last batch possibly short) */
@@ -77,6 +79,10 @@ typedef struct sb_train_result {
     double first_loss;      /* loss of the first step */
     double last_loss;       /* mean loss over the last epoch's (or run's last 100) steps */
     double train_accuracy;  /* top-1 (%) on the training images of the last epoch, as trained */
+    int n_epoch_times;      /* epochs begun (the last may be partial), at most SB_EPOCH_TIMES */
+    double epoch_seconds[SB_EPOCH_TIMES]; /* wall time of each (the first includes the
+                                             teacher's forward passes; beyond the last slot,
+                                             epochs add to it) */
 } sb_train_result;
 
 /* Fine-tunes `student` (typically sb_compress's output) on `train` and returns the trained model

@@ -1305,3 +1305,23 @@ Test(train_api, gradual_channel_pruning_thins_to_the_target)
     sb_dataset_free(test), sb_dataset_free(d);
     sb_config_free(&c);
 }
+
+/* Every epoch begun gets its wall time; the partial last one too. */
+Test(train_api, epoch_times_are_recorded)
+{
+    sb_model *base = sample("lenet5");
+    sb_train_options o = quick(0, 32, 64);
+    o.epochs = 2.5; /* 2 + 2 + 1 steps */
+    sb_train_result res;
+    sb_model *ft = finetune(NULL, base, &o, &res);
+    cr_expect_eq(res.steps, 5);
+    cr_assert_eq(res.n_epoch_times, 3);
+    double sum = 0;
+    for (int e = 0; e < 3; e++) {
+        cr_expect_gt(res.epoch_seconds[e], 0.0, "epoch %d", e);
+        sum += res.epoch_seconds[e];
+    }
+    cr_expect_leq(sum, res.seconds);
+    sb_model_free(ft);
+    sb_model_free(base);
+}

@@ -74,6 +74,11 @@ void sb_channels_choice_free(bool **removed, int n_groups);
 sb_status sb_calibrate(sb_graph *g, const int *fq, int n_fq, const sb_config *c,
                        const sb_calib_data *cd, sb_error *err);
 
+/* logits.c: shared by evaluation and the training losses. */
+int sb_argmax(const float *x, int n); /* the first maximum */
+/* log sum_k exp(row[k] / T), computed stably in double. */
+double sb_logsumexp(const float *row, int classes, double T);
+
 /* layers.c */
 sb_status sb_layers_build(sb_model *m, sb_error *err);
 void sb_layers_free(sb_model *m);

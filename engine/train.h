@@ -103,8 +103,11 @@ sb_status sb_finetune(const sb_model *teacher, const sb_model *student, const sb
  * x s_f), with the pruning steps spread evenly over the first o->agp_span of the training steps
  * and fine-tuning between them and after the last. Each pruning step re-applies magnitude pruning
  * (per layer or one global threshold, as cfg says) to the current weights; pruned weights then
- * stay zero. Structured (L1) pruning and quantisation in cfg are applied from the start.
- * The teacher may be `base` itself. */
+ * stay zero. Structured (L1) pruning follows the same schedule: each step removes the least
+ * important channels (by the current weights) of every group cfg prunes, up to s_k/s_f of its
+ * ratio; they are held at zero (weights, biases, BatchNorm scale and shift) while training goes
+ * on, and the returned model is thinned as sb_compress thins it. Quantisation in cfg applies
+ * from the start. The teacher may be `base` itself. */
 sb_status sb_finetune_agp(const sb_model *teacher, const sb_model *base, const sb_config *cfg,
                           const sb_dataset *train, const sb_preprocess *pp,
                           const sb_train_options *o, sb_model **out, sb_train_result *res,

@@ -62,5 +62,14 @@ check "bad range" run 1 "$SB" sweep "$M" --range 0:2:0.1
 check "bench csv" run 0 "$SB" bench "$M" --seconds 0.2 --limit 512 --csv
 check "bench columns" has "latency_ms" out
 
+# Gradual channel pruning while fine-tuning: the written model has the target channel count.
+check "finetune agp l1" run 0 "$SB" finetune "$M" --prune conv2=0.5:l1 --schedule agp:4:0.2 \
+    --steps 20 --train-limit 1280 --limit 500 --threads 1 --out "$T/ft.onnx" --csv
+check "finetune columns" has "top1_before,top1_after,seconds" out
+check "finetune epoch times" test -n "$(col "$T/out" epoch_seconds)"
+check "finetune accuracy" test -n "$(col "$T/out" top1_after)"
+check "finetuned model" run 0 "$SB" inspect "$T/ft.onnx" --csv
+check "conv2 thinned to 8 channels" grep -q '^conv2,Conv,[^,]*,[^,]*,1x8x' "$T/out"
+
 echo "cli: $pass passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -51,27 +51,45 @@ static double group_ratio(const sb_model *m, const sb_config *c, int group)
     return ratio;
 }
 
+sb_status sb_channels_choose(const sb_model *m, const sb_config *c, double scale,
+                            bool ***removed, bool *any, sb_error *err)
+{
+    int ng = m->chan->n_groups;
+    bool **r = calloc((size_t)ng + 1, sizeof *r);
+    *removed = r;
+    *any = false;
+    sb_status s = r ? SB_OK : sb_error_set(err, SB_ERR_NOMEM, "out of memory");
+    for (int gi = 0; gi < ng && !s; gi++) {
+        double ratio = scale * group_ratio(m, c, gi);
+        if (ratio <= 0)
+            continue;
+        r[gi] = calloc((size_t)m->chan->groups[gi].n_units + 1, 1);
+        s = r[gi] ? choose_units(&m->chan->groups[gi], ratio, r[gi], err)
+                  : sb_error_set(err, SB_ERR_NOMEM, "out of memory");
+        *any = true;
+    }
+    if (s) {
+        sb_channels_choice_free(r, ng);
+        *removed = NULL;
+    }
+    return s;
+}
+
+void sb_channels_choice_free(bool **removed, int n_groups)
+{
+    for (int gi = 0; removed && gi < n_groups; gi++)
+        free(removed[gi]);
+    free(removed);
+}
+
 static sb_status apply_structured(const sb_model *m, sb_graph *g, const sb_config *c, bool thin,
                                   sb_error *err)
 {
-    int ng = m->chan->n_groups;
-    bool **removed = calloc((size_t)ng + 1, sizeof *removed);
-    bool any = false;
-    sb_status s = removed ? SB_OK : sb_error_set(err, SB_ERR_NOMEM, "out of memory");
-    for (int gi = 0; gi < ng && !s; gi++) {
-        double ratio = group_ratio(m, c, gi);
-        if (ratio <= 0)
-            continue;
-        removed[gi] = calloc((size_t)m->chan->groups[gi].n_units + 1, 1);
-        s = removed[gi] ? choose_units(&m->chan->groups[gi], ratio, removed[gi], err)
-                        : sb_error_set(err, SB_ERR_NOMEM, "out of memory");
-        any = true;
-    }
+    bool **removed = NULL, any = false;
+    sb_status s = sb_channels_choose(m, c, 1.0, &removed, &any, err);
     if (!s && any)
         s = sb_channels_prune(m, g, removed, thin, err);
-    for (int gi = 0; removed && gi < ng; gi++)
-        free(removed[gi]);
-    free(removed);
+    sb_channels_choice_free(removed, m->chan->n_groups);
     return s;
 }
 

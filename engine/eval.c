@@ -50,26 +50,6 @@ static int label_rank(const float *logits, int classes, int label)
     return rank;
 }
 
-static int argmax(const float *x, int n)
-{
-    int best = 0;
-    for (int k = 1; k < n; k++)
-        if (x[k] > x[best])
-            best = k;
-    return best;
-}
-
-/* -log softmax(row)[label], computed stably in double. */
-static double cross_entropy(const float *row, int classes, int label)
-{
-    double mx = row[0], sum = 0;
-    for (int k = 1; k < classes; k++)
-        mx = row[k] > mx ? row[k] : mx;
-    for (int k = 0; k < classes; k++)
-        sum += exp((double)row[k] - mx);
-    return log(sum) + mx - row[label];
-}
-
 static void score_batch(const sb_dataset *d, const float *logits, int classes, int start,
                         int count, const int *reference, sb_eval_result *res)
 {
@@ -80,8 +60,8 @@ static void score_batch(const sb_dataset *d, const float *logits, int classes, i
         int rank = valid ? label_rank(row, classes, label) : classes;
         res->correct1 += rank < 1;
         res->correct5 += rank < 5;
-        res->loss += valid ? cross_entropy(row, classes, label) : 0;
-        res->pred[start + i] = argmax(row, classes);
+        res->loss += valid ? sb_logsumexp(row, classes, 1.0) - row[label] : 0;
+        res->pred[start + i] = sb_argmax(row, classes);
         res->agree += reference && reference[start + i] == res->pred[start + i];
     }
 }

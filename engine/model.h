@@ -63,10 +63,21 @@ void sb_channels_free(sb_channels *c);
  * from graph g, a clone of m's graph. */
 sb_status sb_channels_prune(const sb_model *m, sb_graph *g, bool *const *removed, bool thin,
                             sb_error *err);
+/* compress.c: per group, the units that L1 pruning at `scale` x c's ratios removes, ranked by
+ * the importance of m's current weights (NULL for a group left whole); *any: some group is
+ * pruned. Free with sb_channels_choice_free(removed, m->chan->n_groups). */
+sb_status sb_channels_choose(const sb_model *m, const sb_config *c, double scale,
+                             bool ***removed, bool *any, sb_error *err);
+void sb_channels_choice_free(bool **removed, int n_groups);
 
 /* calib.c: sets the FakeQuant nodes fq[0..n_fq) of g from observed activations. */
 sb_status sb_calibrate(sb_graph *g, const int *fq, int n_fq, const sb_config *c,
                        const sb_calib_data *cd, sb_error *err);
+
+/* logits.c: shared by evaluation and the training losses. */
+int sb_argmax(const float *x, int n); /* the first maximum */
+/* log sum_k exp(row[k] / T), computed stably in double. */
+double sb_logsumexp(const float *row, int classes, double T);
 
 /* layers.c */
 sb_status sb_layers_build(sb_model *m, sb_error *err);

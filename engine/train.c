@@ -1,7 +1,7 @@
 /* Fine-tuning: mini-batches from a dataset through the tape, cross-entropy or distillation
  * against a teacher's cached logits, SGD, progress and cancellation between steps; gradual
  * pruning on top. */
-#include "prune.h"
+#include "model.h"
 #include "train_tape.h"
 
 #include <math.h>
@@ -165,50 +165,20 @@ typedef struct agp_plan {
     int *at;              /* training step of pruning step k+1 */
     int next;             /* pruning steps done */
     double initial;
+    bool channels;        /* cfg prunes channels (L1) */
+    bool **removed;       /* the last channel choice, per group */
+    int n_groups;
 } agp_plan;
 
-static sb_tparam *layer_param(sb_tape *t, int layer)
+/* Pruning step k+1 at fraction f of the targets: magnitude, then channels (whose choice is kept
+ * for thinning the result). */
+static sb_status agp_prune(sb_tape *t, agp_plan *ap, double f, sb_error *err)
 {
-    for (int k = 0; k < t->n_params; k++)
-        if (t->params[k].layer == layer && t->params[k].slot == 1)
-            return &t->params[k];
-    return NULL;
-}
-
-/* Magnitude pruning of the master weights at fraction f of the target ratios; masks follow. */
-static sb_status agp_prune(sb_tape *t, const agp_plan *ap, double f, sb_error *err)
-{
-    const sb_config *c = ap->cfg;
-    float **gw = calloc((size_t)c->n_layers + 1, sizeof *gw);
-    int64_t *glen = calloc((size_t)c->n_layers + 1, sizeof *glen);
-    sb_tparam **gp = calloc((size_t)c->n_layers + 1, sizeof *gp);
-    int ng = 0;
-    sb_status s = gw && glen && gp ? SB_OK : sb_error_set(err, SB_ERR_NOMEM, "out of memory");
-    for (int l = 0; l < c->n_layers && !s; l++) {
-        sb_tparam *p = layer_param(t, l);
-        const sb_layer_config *lc = &c->layer[l];
-        if (!p || (lc->prune != SB_PRUNE_MAGNITUDE && lc->prune != SB_PRUNE_GLOBAL))
-            continue;
-        float *w = p->shadow ? p->shadow : p->w;
-        if (lc->prune == SB_PRUNE_GLOBAL) {
-            gw[ng] = w, glen[ng] = p->n, gp[ng++] = p;
-            continue;
-        }
-        s = sb_prune_magnitude(&w, &p->n, 1, f * lc->ratio, err);
-        for (int64_t i = 0; !s && p->mask && i < p->n; i++)
-            if (w[i] == 0.0f)
-                p->mask[i] = 0, p->mom[i] = 0;
-    }
-    if (!s && ng)
-        s = sb_prune_magnitude(gw, glen, ng, f * c->global_ratio, err);
-    for (int k = 0; !s && k < ng; k++)
-        for (int64_t i = 0; gp[k]->mask && i < gp[k]->n; i++)
-            if (gw[k][i] == 0.0f)
-                gp[k]->mask[i] = 0, gp[k]->mom[i] = 0;
-    free(gw), free(glen), free(gp);
-    if (!s)
-        sb_tape_requantize(t);
-    return s;
+    sb_status s = sb_tape_prune_magnitude(t, ap->cfg, f, err);
+    if (s || !ap->channels)
+        return s;
+    sb_channels_choice_free(ap->removed, ap->n_groups);
+    return sb_tape_prune_channels(t, ap->cfg, f, &ap->removed, &ap->n_groups, err);
 }
 
 /* Fraction of zeros over the masked weights. */
@@ -269,6 +239,16 @@ static double lr_at(const sb_train_options *o, int step, int steps)
     return o->lr;
 }
 
+/* Wall time of epoch e (-1: none yet), the teacher's share included. */
+static void note_epoch_time(sb_train_result *res, int e, double seconds)
+{
+    if (e < 0)
+        return;
+    int slot = e < SB_EPOCH_TIMES ? e : SB_EPOCH_TIMES - 1;
+    res->epoch_seconds[slot] += seconds;
+    res->n_epoch_times = slot + 1;
+}
+
 static sb_status run_loop(loop_state *ls, sb_train_result *res, sb_error *err)
 {
     sb_tape *t = ls->t;
@@ -283,7 +263,7 @@ static sb_status run_loop(loop_state *ls, sb_train_result *res, sb_error *err)
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
     }
     bool has_labels = sb_dataset_has_labels(ls->data);
-    double t0 = omp_get_wtime(), tail_loss = 0;
+    double t0 = omp_get_wtime(), t_epoch = t0, tail_loss = 0;
     int tail_steps = 0, epoch = -1, pos = N, ep_correct = 0, ep_images = 0;
     sb_train_progress prog = {.steps = ls->steps, .sparsity = masked_sparsity(t)};
     sb_status s = SB_OK;
@@ -302,6 +282,8 @@ static sb_status run_loop(loop_state *ls, sb_train_result *res, sb_error *err)
         if (s)
             break;
         if (pos >= N) { /* a new epoch */
+            note_epoch_time(res, epoch, omp_get_wtime() - t_epoch);
+            t_epoch = omp_get_wtime();
             epoch++;
             permute(perm, N, o->seed, epoch, o->shuffle);
             pos = 0;
@@ -355,12 +337,32 @@ static sb_status run_loop(loop_state *ls, sb_train_result *res, sb_error *err)
         if (o->progress && o->progress(&prog, o->user))
             s = sb_error_set(err, SB_ERR_CANCELLED, "training cancelled");
     }
+    note_epoch_time(res, epoch, omp_get_wtime() - t_epoch);
     res->epochs = N ? (double)res->images / N : 0;
     free(perm), free(labels), free(tlog);
     return s;
 }
 
 /* ---- entry points ---- */
+
+/* Removes the channels that gradual pruning zeroed, as sb_compress does. */
+static sb_status thin(sb_model **m, bool *const *removed, sb_error *err)
+{
+    sb_graph *g = sb_graph_clone((*m)->g);
+    if (!g)
+        return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
+    sb_status s = sb_channels_prune(*m, g, removed, true, err);
+    if (s) {
+        sb_graph_free(g);
+        return s;
+    }
+    sb_model *thinned = NULL;
+    if ((s = sb_model_from_graph(g, sb_model_path(*m), &thinned, err)))
+        return s;
+    sb_model_free(*m);
+    *m = thinned;
+    return SB_OK;
+}
 
 static sb_status train_model(const sb_model *teacher_m, const sb_model *student,
                              const sb_config *cfg, const sb_dataset *data,
@@ -416,6 +418,8 @@ static sb_status train_model(const sb_model *teacher_m, const sb_model *student,
         sb_graph *g = sb_graph_clone(t->g);
         s = g ? sb_model_from_graph(g, sb_model_path(student), out, err)
               : sb_error_set(err, SB_ERR_NOMEM, "out of memory");
+        if (!s && agp && agp->removed)
+            s = thin(out, agp->removed, err);
         if (!s && cfg && cfg->n_layers)
             s = sb_config_copy(cfg, &(*out)->cfg, err);
         if (s) {
@@ -424,8 +428,10 @@ static sb_status train_model(const sb_model *teacher_m, const sb_model *student,
         }
     }
     res->teacher_seconds = tc.seconds;
-    if (agp)
+    if (agp) {
         free(agp->at);
+        sb_channels_choice_free(agp->removed, agp->n_groups);
+    }
     teacher_free(&tc);
     sb_tape_free(t);
     res->seconds = omp_get_wtime() - t0;
@@ -460,21 +466,23 @@ sb_status sb_finetune_agp(const sb_model *teacher, const sb_model *base, const s
         s = sb_error_set(err, SB_ERR_ARG, "gradual pruning needs at least one pruning step");
     if (s)
         return s;
-    /* The start: cfg with the unstructured ratios at zero (they grow during training). */
+    /* The start: cfg without pruning (the ratios grow during training). */
     sb_config start = {0};
     sb_model *student = NULL;
-    if ((s = sb_config_copy(cfg, &start, err)))
+    agp_plan ap = {.cfg = cfg, .n = o->agp_steps, .initial = o->agp_initial};
+    if ((s = sb_config_validate(base, cfg, err)) || (s = sb_config_copy(cfg, &start, err)))
         return s;
-    for (int l = 0; l < start.n_layers; l++)
-        if (start.layer[l].prune == SB_PRUNE_MAGNITUDE || start.layer[l].prune == SB_PRUNE_GLOBAL)
-            start.layer[l].ratio = 0;
+    for (int l = 0; l < start.n_layers; l++) {
+        ap.channels |= start.layer[l].prune == SB_PRUNE_L1 && start.layer[l].ratio > 0;
+        start.layer[l].prune = SB_PRUNE_NONE;
+        start.layer[l].ratio = 0;
+    }
     start.global_ratio = 0;
     sb_calib_data calib = {.data = train, .pp = pp};
     s = sb_compress(base, &start, &calib, true, &student, err);
     sb_config_free(&start);
     if (s)
         return s;
-    agp_plan ap = {.cfg = cfg, .n = o->agp_steps, .initial = o->agp_initial};
     /* Masks for every layer the target prunes, from the start. */
     sb_train_options oo = *o;
     s = train_model(teacher, student, cfg, train, pp, &oo, &ap, out, res, err);

@@ -68,6 +68,8 @@ typedef struct sb_train_options {
  * docs/training.md), no clipping, AGP over 10 steps in the first half. */
 sb_train_options sb_train_options_default(void);
 
+#define SB_EPOCH_TIMES 64
+
 typedef struct sb_train_result {
     int steps;              /* optimizer steps taken */
     int64_t images;         /* images trained on (steps x batch, the last batch possibly short) */
@@ -77,6 +79,10 @@ typedef struct sb_train_result {
     double first_loss;      /* loss of the first step */
     double last_loss;       /* mean loss over the last epoch's (or run's last 100) steps */
     double train_accuracy;  /* top-1 (%) on the training images of the last epoch, as trained */
+    int n_epoch_times;      /* epochs begun (the last may be partial), at most SB_EPOCH_TIMES */
+    double epoch_seconds[SB_EPOCH_TIMES]; /* wall time of each (the first includes the
+                                             teacher's forward passes; beyond the last slot,
+                                             epochs add to it) */
 } sb_train_result;
 
 /* Fine-tunes `student` (typically sb_compress's output) on `train` and returns the trained model
@@ -97,8 +103,11 @@ sb_status sb_finetune(const sb_model *teacher, const sb_model *student, const sb
  * x s_f), with the pruning steps spread evenly over the first o->agp_span of the training steps
  * and fine-tuning between them and after the last. Each pruning step re-applies magnitude pruning
  * (per layer or one global threshold, as cfg says) to the current weights; pruned weights then
- * stay zero. Structured (L1) pruning and quantisation in cfg are applied from the start.
- * The teacher may be `base` itself. */
+ * stay zero. Structured (L1) pruning follows the same schedule: each step removes the least
+ * important channels (by the current weights) of every group cfg prunes, up to s_k/s_f of its
+ * ratio; they are held at zero (weights, biases, BatchNorm scale and shift) while training goes
+ * on, and the returned model is thinned as sb_compress thins it. Quantisation in cfg applies
+ * from the start. The teacher may be `base` itself. */
 sb_status sb_finetune_agp(const sb_model *teacher, const sb_model *base, const sb_config *cfg,
                           const sb_dataset *train, const sb_preprocess *pp,
                           const sb_train_options *o, sb_model **out, sb_train_result *res,

@@ -5,26 +5,12 @@
 
 #include <math.h>
 
-/* log-softmax of row/T into out (double), returns nothing; classes <= 4096. */
+/* log-softmax of row/T into out (double). */
 static void log_softmax(const float *row, int classes, double T, double *out)
 {
-    double mx = -INFINITY, sum = 0;
-    for (int k = 0; k < classes; k++)
-        mx = fmax(mx, row[k] / T);
-    for (int k = 0; k < classes; k++)
-        sum += exp(row[k] / T - mx);
-    double lse = log(sum) + mx;
+    double lse = sb_logsumexp(row, classes, T);
     for (int k = 0; k < classes; k++)
         out[k] = row[k] / T - lse;
-}
-
-static int argmax(const float *x, int n)
-{
-    int best = 0;
-    for (int k = 1; k < n; k++)
-        if (x[k] > x[best])
-            best = k;
-    return best;
 }
 
 static int labelled(const int *labels, int n, int classes)
@@ -62,7 +48,7 @@ double sb_loss_kd(const float *s, const float *t, const int *labels, int n, int 
         bool lab = y >= 0 && y < classes;
         log_softmax(row, classes, 1.0, ls);
         if (correct && lab)
-            *correct += argmax(row, classes) == y;
+            *correct += sb_argmax(row, classes) == y;
         if (drow)
             for (int k = 0; k < classes; k++)
                 drow[k] = 0;

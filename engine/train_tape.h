@@ -106,4 +106,16 @@ sb_status sb_tape_bind_layers(sb_tape *t, const sb_model *m, const sb_config *cf
 /* Writes w = fake-quantise(shadow) for the quantised parameters. */
 void sb_tape_requantize(sb_tape *t);
 
+/* train_prune.c: gradual pruning on the tape. Both hold what they prune at zero from then on
+ * (masked, momentum cleared, QAT shadow zeroed). */
+/* Magnitude pruning of the current (shadow) weights at f x c's magnitude and global ratios: per
+ * layer, or one threshold over the global layers. */
+sb_status sb_tape_prune_magnitude(sb_tape *t, const sb_config *c, double f, sb_error *err);
+/* Structured pruning at f x c's L1 ratios, channels ranked by the current weights: the chosen
+ * channels' weights, biases and BatchNorm scale and shift are zeroed (shapes stay); *removed
+ * gets the choice per group, for thinning later (sb_channels_prune; free with
+ * sb_channels_choice_free(*removed, *n_groups)). */
+sb_status sb_tape_prune_channels(sb_tape *t, const sb_config *c, double f, bool ***removed,
+                                 int *n_groups, sb_error *err);
+
 #endif

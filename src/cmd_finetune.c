@@ -29,8 +29,9 @@ static const char usage[] =
     "                      0.7 with --distill alone)\n"
     "  --bn train|frozen   BatchNorm with batch statistics, running statistics updated\n"
     "                      (default), or frozen at the running statistics\n"
-    "  --schedule agp:N[:SPAN]  gradual pruning: the magnitude/global ratios are reached over N\n"
-    "                      pruning steps spread over the first SPAN of training (default 0.5)\n"
+    "  --schedule agp:N[:SPAN]  gradual pruning: the pruning ratios (magnitude, global and l1\n"
+    "                      channels) are reached over N pruning steps spread over the first\n"
+    "                      SPAN of training (default 0.5); channels are removed at the end\n"
     "  --seed S            shuffling seed (default 1); --no-shuffle keeps the file order\n"
     "  --train-limit N     train on the first N training images only\n"
     "  --keep-zeros        hold every zero weight at zero (a model pruned elsewhere)\n"
@@ -245,10 +246,13 @@ static void print_result(const cli_opts *o, const ft_opts *f, const outcome *r)
     double per_epoch = res->epochs > 0 ? res->seconds / res->epochs : 0;
     if (o->csv) {
         printf("top1_base,top1_before,top1_after,seconds,seconds_per_epoch,teacher_seconds,"
-               "steps,epochs,loss_first,loss_last,train_top1\n");
-        printf("%.2f,%.2f,%.2f,%.2f,%.2f,%.2f,%d,%.4f,%.5f,%.5f,%.2f\n", r->base, r->before,
+               "steps,epochs,loss_first,loss_last,train_top1,epoch_seconds\n");
+        printf("%.2f,%.2f,%.2f,%.2f,%.2f,%.2f,%d,%.4f,%.5f,%.5f,%.2f,", r->base, r->before,
                r->after, res->seconds, per_epoch, res->teacher_seconds, res->steps, res->epochs,
                res->first_loss, res->last_loss, res->train_accuracy);
+        for (int e = 0; e < res->n_epoch_times; e++)
+            printf("%s%.2f", e ? ";" : "", res->epoch_seconds[e]);
+        putchar('\n');
         return;
     }
     printf("%-38s %8.2f%%\n", "top-1, uncompressed", r->base);
@@ -260,6 +264,13 @@ static void print_result(const cli_opts *o, const ft_opts *f, const outcome *r)
     printf("%-38s %d steps of %d, %.3f epochs, %.1f s (%.1f s/epoch; teacher %.1f s)\n",
            "training", res->steps, f->t.batch, res->epochs, res->seconds, per_epoch,
            res->teacher_seconds);
+    printf("%-38s", "time per epoch (wall clock)");
+    for (int e = 0; e < res->n_epoch_times; e++)
+        printf("%s %d: %.1f s", e ? "," : "", e + 1, res->epoch_seconds[e]);
+    printf("%s\n", res->n_epoch_times && res->epochs > res->n_epoch_times - 1 + 1e-9 &&
+                          res->epochs < res->n_epoch_times - 1e-9
+                      ? " (the last one partial)"
+                      : "");
     printf("%-38s %.4f -> %.4f (train top-1 %.2f%%)\n", "loss", res->first_loss, res->last_loss,
            res->train_accuracy);
 }

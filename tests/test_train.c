@@ -1146,3 +1146,182 @@ Test(train_api, distillation_recovers_accuracy_and_exports)
     sb_model_free(back), sb_model_free(ft), sb_model_free(st), sb_model_free(base);
     sb_dataset_free(test);
 }
+
+/* ---- gradual channel pruning ---- */
+
+/* conv 1x1 (1 -> 4 channels, hand-set weights) -> BatchNorm -> Relu -> GAP -> Gemm (4 -> 2). */
+static sb_model *tiny_channel_model(void)
+{
+    sb_graph *g = gb_new();
+    int x = gb_input(g, SHAPE(1, 1, 3, 3));
+    int w = gb_const(g, SHAPE(4, 1, 1, 1), 0, 0), b = gb_const(g, SHAPE(4), 0, 0);
+    static const float wv[4] = {0.5f, -0.1f, 2.0f, 0.05f}, bv[4] = {0.1f, 0.2f, 0.3f, 0.4f};
+    memcpy(g->values[w].data, wv, sizeof wv);
+    memcpy(g->values[b].data, bv, sizeof bv);
+    gb_node(g, SB_OP_CONV, 3, (int[]){x, w, b})->a.win = win2(1, 1, 0, 1, 1);
+    int bn[5] = {out_of(g), gb_const(g, SHAPE(4), 1, 1), gb_const(g, SHAPE(4), 0.5f, 0.5f),
+                 gb_const(g, SHAPE(4), 0, 0), gb_const(g, SHAPE(4), 1, 1)};
+    gb_node(g, SB_OP_BATCHNORM, 5, bn);
+    int r = out_of(g);
+    gb_node(g, SB_OP_RELU, 1, &r);
+    int p = out_of(g);
+    gb_node(g, SB_OP_GLOBALAVGPOOL, 1, &p);
+    int f = out_of(g);
+    gb_node(g, SB_OP_FLATTEN, 1, &f)->a.axis = 1;
+    int gin[3] = {out_of(g), gb_const(g, SHAPE(2, 4), -1, 1), gb_const(g, SHAPE(2), -1, 1)};
+    gb_node(g, SB_OP_GEMM, 3, gin)->a.gemm.trans_b = 1;
+    gb_finish(g);
+    sb_model *m = NULL;
+    sb_error err = {0};
+    cr_assert_eq(sb_model_from_graph(g, "tiny", &m, &err), SB_OK, "%s", err.msg);
+    cr_assert_eq(m->n_layers, 2);
+    cr_assert_geq(m->layers[0].bn_node, 0);
+    return m;
+}
+
+static const float *tparam(const sb_tape *t, int value)
+{
+    int k = sb_tape_find_param(t, value);
+    cr_assert_geq(k, 0);
+    return t->params[k].w;
+}
+
+/* Channel 3 (|w| 0.05) goes first, then channel 1 (0.1): their weight, bias and BatchNorm scale
+ * and shift are zero and stay zero while the kept channels train; their activations are zero. */
+Test(train_api, channel_pruning_on_the_tape_masks_the_weakest_channels)
+{
+    sb_model *m = tiny_channel_model();
+    sb_config c = {0};
+    sb_error err = {0};
+    cr_assert_eq(sb_config_new(m, &c, &err), SB_OK);
+    c.layer[0] = (sb_layer_config){.prune = SB_PRUNE_L1, .ratio = 0.5, .wbits = 32};
+    cr_assert_eq(sb_config_validate(m, &c, &err), SB_OK, "%s", err.msg);
+    sb_tape *t = NULL;
+    cr_assert_eq(sb_tape_new(m->g, 4, &(sb_tape_options){.bn = SB_BN_TRAIN}, &t, &err), SB_OK);
+    cr_assert_eq(sb_tape_bind_layers(t, m, &c, false, &err), SB_OK, "%s", err.msg);
+    const sb_node *conv = &t->g->nodes[m->layers[0].node];
+    const sb_node *bn = &t->g->nodes[m->layers[0].bn_node];
+    const float *w = tparam(t, conv->in[1]), *b = tparam(t, conv->in[2]);
+    const float *gamma = tparam(t, bn->in[1]), *beta = tparam(t, bn->in[2]);
+    int group = sb_model_layer_group(m, 0);
+    bool **removed = NULL;
+    int ng = 0;
+    /* f 0.5: 25 % of 4 channels = one */
+    cr_assert_eq(sb_tape_prune_channels(t, &c, 0.5, &removed, &ng, &err), SB_OK, "%s", err.msg);
+    cr_assert_eq(ng, sb_model_num_groups(m));
+    bool want1[4] = {false, false, false, true}, want2[4] = {false, true, false, true};
+    for (int ch = 0; ch < 4; ch++)
+        cr_expect_eq(removed[group][ch], want1[ch], "step 1, channel %d", ch);
+    cr_expect_eq(w[3], 0.0f);
+    cr_expect_eq(w[1], -0.1f);
+    sb_channels_choice_free(removed, ng);
+    cr_assert_eq(sb_tape_prune_channels(t, &c, 1.0, &removed, &ng, &err), SB_OK, "%s", err.msg);
+    for (int ch = 0; ch < 4; ch++)
+        cr_expect_eq(removed[group][ch], want2[ch], "step 2, channel %d", ch);
+    sb_channels_choice_free(removed, ng);
+    float w0 = w[0], w2 = w[2];
+    int labels[4] = {0, 1, 0, 1};
+    for (int step = 0; step < 5; step++) {
+        float *in = sb_tape_input(t, 0);
+        for (int i = 0; i < 4 * 9; i++)
+            in[i] = frand(-1, 1);
+        cr_assert_eq(sb_tape_forward(t, &err), SB_OK);
+        const float *y = t->act[bn->out[0]];
+        for (int i = 0; i < 4; i++)
+            for (int ch = 1; ch < 4; ch += 2)
+                for (int k = 0; k < 9; k++)
+                    cr_assert_eq(y[(i * 4 + ch) * 9 + k], 0.0f, "BatchNorm output of channel %d",
+                                 ch);
+        sb_tape_zero_grad(t);
+        sb_loss_ce(t->act[t->logits], labels, 4, 2, t->grad[t->logits], NULL);
+        sb_tape_backward(t);
+        sb_sgd_step(t, 0.1f, 0.9f, 5e-4f);
+        for (int ch = 1; ch < 4; ch += 2) {
+            cr_assert_eq(w[ch], 0.0f, "step %d: weight of channel %d", step, ch);
+            cr_assert_eq(b[ch], 0.0f, "step %d: bias of channel %d", step, ch);
+            cr_assert_eq(gamma[ch], 0.0f, "step %d: BN scale of channel %d", step, ch);
+            cr_assert_eq(beta[ch], 0.0f, "step %d: BN shift of channel %d", step, ch);
+        }
+    }
+    cr_expect_neq(w[0], w0, "the kept channels learn");
+    cr_expect_neq(w[2], w2, "the kept channels learn");
+    sb_tape_free(t);
+    sb_config_free(&c);
+    sb_model_free(m);
+}
+
+static double top1_of(const sb_model *m, const sb_dataset *d, int limit)
+{
+    sb_preprocess pp;
+    sb_error err = {0};
+    sb_eval_result r;
+    cr_assert_eq(sb_preprocess_from_model(m, &pp, &err), SB_OK);
+    sb_eval_options eo = {.limit = limit};
+    cr_assert_eq(sb_eval((sb_model *)m, d, &pp, &eo, &r, &err), SB_OK, "%s", err.msg);
+    double top1 = 100.0 * r.correct1 / r.images;
+    sb_eval_result_free(&r);
+    return top1;
+}
+
+/* Gradual L1 pruning of lenet5's conv2 (16 -> 8 channels): the pruned fraction follows the
+ * schedule in whole channels, the result is thinned to the shapes sb_compress gives, and it is
+ * more accurate than the one-shot pruned model. */
+Test(train_api, gradual_channel_pruning_thins_to_the_target)
+{
+    sb_model *base = sample("lenet5");
+    sb_config c = {0};
+    sb_error err = {0};
+    cr_assert_eq(sb_config_new(base, &c, &err), SB_OK);
+    cr_assert_eq(sb_config_apply_prune_flag(base, &c, "conv2=0.5:l1", &err), SB_OK);
+    sb_dataset *d = train_split();
+    sb_preprocess pp;
+    cr_assert_eq(sb_preprocess_from_model(base, &pp, &err), SB_OK);
+    sb_train_options o = quick(40, 64, 2560);
+    o.agp_steps = 4;
+    o.agp_span = 0.1; /* pruning at steps 0, 1, 2, 3 */
+    o.distill = true;
+    seen s = {0};
+    o.progress = record;
+    o.user = &s;
+    sb_model *ft = NULL;
+    cr_assert_eq(sb_finetune_agp(base, base, &c, d, &pp, &o, &ft, NULL, &err), SB_OK, "%s",
+                 err.msg);
+    /* masked fraction of conv2's weights: round(f_k x 0.5 x 16) whole channels of 16 */
+    static const int channels[4] = {5, 7, 8, 8}; /* f_k = 1 - (1 - k/4)^3 */
+    for (int k = 0; k < 4; k++)
+        cr_expect(fabs(s.sparsity[k] - channels[k] / 16.0) < 1e-9, "step %d: %g", k,
+                  s.sparsity[k]);
+    cr_expect_eq(ft->layers[1].out_channels, 8);
+    sb_model *once = compressed(base, "conv2=0.5:l1", NULL);
+    cr_assert_eq(ft->g->n_values, once->g->n_values);
+    for (int l = 0; l < ft->n_layers; l++)
+        cr_expect_eq(ft->layers[l].params, once->layers[l].params, "layer %d", l);
+    sb_dataset *test = quick_split();
+    double a_once = top1_of(once, test, 1000), a_ft = top1_of(ft, test, 1000);
+    cr_log_info("lenet5 conv2 16 -> 8 channels: one-shot %.1f %%, gradual + 40 steps %.1f %%",
+                a_once, a_ft);
+    cr_expect_gt(a_ft, a_once, "one-shot %.1f %%, gradual %.1f %%", a_once, a_ft);
+    sb_model_free(once), sb_model_free(ft), sb_model_free(base);
+    sb_dataset_free(test), sb_dataset_free(d);
+    sb_config_free(&c);
+}
+
+/* Every epoch begun gets its wall time; the partial last one too. */
+Test(train_api, epoch_times_are_recorded)
+{
+    sb_model *base = sample("lenet5");
+    sb_train_options o = quick(0, 32, 64);
+    o.epochs = 2.5; /* 2 + 2 + 1 steps */
+    sb_train_result res;
+    sb_model *ft = finetune(NULL, base, &o, &res);
+    cr_expect_eq(res.steps, 5);
+    cr_assert_eq(res.n_epoch_times, 3);
+    double sum = 0;
+    for (int e = 0; e < 3; e++) {
+        cr_expect_gt(res.epoch_seconds[e], 0.0, "epoch %d", e);
+        sum += res.epoch_seconds[e];
+    }
+    cr_expect_leq(sum, res.seconds);
+    sb_model_free(ft);
+    sb_model_free(base);
+}

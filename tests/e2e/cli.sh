@@ -78,6 +78,14 @@ check "export past a file size limit" run 1 prlimit --fsize=20000 "$SB" apply "$
 check "file size limit message" has "$T/c.onnx: cannot write: File too large" err
 check "the previous export is whole" cmp -s "$T/c.onnx" "$T/c.before.onnx"
 check "no temporary left" test -z "$(ls "$T" | grep '\.tmp\.')"
+# Gradual channel pruning while fine-tuning: the written model has the target channel count.
+check "finetune agp l1" run 0 "$SB" finetune "$M" --prune conv2=0.5:l1 --schedule agp:4:0.2 \
+    --steps 20 --train-limit 1280 --limit 500 --threads 1 --out "$T/ft.onnx" --csv
+check "finetune columns" has "top1_before,top1_after,seconds" out
+check "finetune epoch times" test -n "$(col "$T/out" epoch_seconds)"
+check "finetune accuracy" test -n "$(col "$T/out" top1_after)"
+check "finetuned model" run 0 "$SB" inspect "$T/ft.onnx" --csv
+check "conv2 thinned to 8 channels" grep -q '^conv2,Conv,[^,]*,[^,]*,1x8x' "$T/out"
 
 echo "cli: $pass passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1019,26 +1019,41 @@ static bool record(const sb_train_progress *p, void *user)
     return s->stop_at && p->step >= s->stop_at;
 }
 
+static sb_config config_of(const sb_model *m, const char *prune)
+{
+    sb_config c = {0};
+    sb_error err = {0};
+    cr_assert_eq(sb_config_new(m, &c, &err), SB_OK);
+    cr_assert_eq(sb_config_apply_prune_flag(m, &c, prune, &err), SB_OK, "%s", err.msg);
+    return c;
+}
+
+/* sb_finetune_agp with base as its own teacher, recording the progress in *s. */
+static sb_model *agp_run(const sb_model *base, const sb_config *c, const sb_dataset *d,
+                         sb_train_options o, seen *s)
+{
+    sb_preprocess pp;
+    sb_error err = {0};
+    cr_assert_eq(sb_preprocess_from_model(base, &pp, &err), SB_OK);
+    o.progress = record;
+    o.user = s;
+    sb_model *ft = NULL;
+    cr_assert_eq(sb_finetune_agp(base, base, c, d, &pp, &o, &ft, NULL, &err), SB_OK, "%s",
+                 err.msg);
+    return ft;
+}
+
 /* Gradual pruning: sparsity rises on the schedule and ends exactly at the target. */
 Test(train_api, gradual_pruning_reaches_the_target)
 {
     sb_model *base = sample("lenet5");
-    sb_config c = {0};
-    sb_error err = {0};
-    cr_assert_eq(sb_config_new(base, &c, &err), SB_OK);
-    cr_assert_eq(sb_config_apply_prune_flag(base, &c, "global=0.8", &err), SB_OK);
+    sb_config c = config_of(base, "global=0.8");
     sb_dataset *d = quick_split();
-    sb_preprocess pp;
-    cr_assert_eq(sb_preprocess_from_model(base, &pp, &err), SB_OK);
     sb_train_options o = quick(8, 16, 128);
     o.agp_steps = 4;
     o.agp_span = 0.5; /* pruning at steps 0, 1, 2, 3 */
     seen s = {0};
-    o.progress = record;
-    o.user = &s;
-    sb_model *ft = NULL;
-    cr_assert_eq(sb_finetune_agp(base, base, &c, d, &pp, &o, &ft, NULL, &err), SB_OK, "%s",
-                 err.msg);
+    sb_model *ft = agp_run(base, &c, d, o, &s);
     cr_assert_eq(s.n, 8);
     for (int k = 0; k < 4; k++)
         cr_expect(fabs(s.sparsity[k] - sb_agp_sparsity(0, 0.8, k + 1, 4)) < 2e-3,
@@ -1269,23 +1284,14 @@ static double top1_of(const sb_model *m, const sb_dataset *d, int limit)
 Test(train_api, gradual_channel_pruning_thins_to_the_target)
 {
     sb_model *base = sample("lenet5");
-    sb_config c = {0};
-    sb_error err = {0};
-    cr_assert_eq(sb_config_new(base, &c, &err), SB_OK);
-    cr_assert_eq(sb_config_apply_prune_flag(base, &c, "conv2=0.5:l1", &err), SB_OK);
+    sb_config c = config_of(base, "conv2=0.5:l1");
     sb_dataset *d = train_split();
-    sb_preprocess pp;
-    cr_assert_eq(sb_preprocess_from_model(base, &pp, &err), SB_OK);
     sb_train_options o = quick(40, 64, 2560);
     o.agp_steps = 4;
     o.agp_span = 0.1; /* pruning at steps 0, 1, 2, 3 */
     o.distill = true;
     seen s = {0};
-    o.progress = record;
-    o.user = &s;
-    sb_model *ft = NULL;
-    cr_assert_eq(sb_finetune_agp(base, base, &c, d, &pp, &o, &ft, NULL, &err), SB_OK, "%s",
-                 err.msg);
+    sb_model *ft = agp_run(base, &c, d, o, &s);
     /* masked fraction of conv2's weights: round(f_k x 0.5 x 16) whole channels of 16 */
     static const int channels[4] = {5, 7, 8, 8}; /* f_k = 1 - (1 - k/4)^3 */
     for (int k = 0; k < 4; k++)

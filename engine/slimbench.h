@@ -106,6 +106,10 @@ typedef struct sb_model_totals {
     int64_t all_params; /* every float initializer, BN included */
 } sb_model_totals;
 sb_model_totals sb_model_totals_get(const sb_model *m);
+/* The kernel that runs layer i at batch 1: "f32", "f32-dq" (quantised weights, run
+ * dequantised in f32: no activation quantisation), "int8-vnni", "int8-avx2" or "int8-ref";
+ * NULL when the model cannot be planned. */
+const char *sb_model_layer_kernel(sb_model *m, int i);
 
 /* ---- datasets ---- */
 typedef struct sb_dataset sb_dataset;

@@ -147,6 +147,16 @@ static sb_qstep *new_qstep(sb_qstep_kind kind, const char *kernel)
     return q;
 }
 
+/* Depthwise and other thin grouped convolutions (a few outputs or inputs per group) would be
+ * GEMMs of nearly empty tiles: they stay on the f32 direct kernel, with dequantised weights. */
+static bool gemm_shaped(const sb_plan *p, const sb_step *st)
+{
+    if (p->g->nodes[st->node].op != SB_OP_CONV)
+        return true;
+    const sb_conv_geom g = sb_step_conv_geom(p, st);
+    return g.group == 1 || (g.M / g.group >= 8 && g.C / g.group * g.kh * g.kw >= 16);
+}
+
 /* Per-channel float scale of the weights the step multiplies by: recovered scale times the
  * folded BatchNorm's gamma / sqrt(var + eps), computed as plan.c folds it. */
 static void fold_scales(const sb_plan *p, const sb_step *st, float *s)
@@ -220,7 +230,7 @@ static sb_status choose_layer(sb_plan *p, sb_step *st, bool enabled, sb_error *e
     sb_status r = SB_OK;
     const sb_node *f = input_quant(p->g, n);
     const bool int8_ok = recover_scales(&v, 127, s);
-    if (int8_ok && f && enabled && v.K <= Q_MAX_K) {
+    if (int8_ok && f && enabled && v.K <= Q_MAX_K && gemm_shaped(p, st)) {
         integers(&v, s, k);
         fold_scales(p, st, s);
         r = make_layer(p, st, f, &v, s, k, &st->q, err);

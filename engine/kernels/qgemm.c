@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +236,38 @@ static const qisa_desc *desc_of(const sb_qconv *q)
 
 /* ---- weights ---- */
 
+typedef struct padded {
+    int Hp, Wp;
+} padded;
+
+static padded padded_of(const sb_conv_geom *g);
+
+static int row_offsets(sb_qconv *q)
+{
+    const sb_conv_geom *g = &q->g;
+    if (q->is_gemm)
+        return 0;
+    const padded p = padded_of(g);
+    q->mode = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 &&
+                      g->pl == 0 && g->OH == g->H && g->OW == g->W
+                  ? SB_QMODE_DIRECT
+              : g->sh == 1 && g->sw == 1 ? SB_QMODE_WIDE
+                                         : SB_QMODE_IM2COL;
+    q->roff = malloc(sizeof(size_t) * (size_t)q->Kg);
+    if (!q->roff)
+        return -1;
+    for (int k = 0; k < q->Kg; k++) {
+        const int c = k / (g->kh * g->kw), i = k / g->kw % g->kh, j = k % g->kw;
+        if (q->mode == SB_QMODE_DIRECT)
+            q->roff[k] = (size_t)k * g->H * g->W;
+        else if (q->mode == SB_QMODE_WIDE)
+            q->roff[k] = ((size_t)c * p.Hp + (size_t)i * g->dh) * p.Wp + (size_t)j * g->dw;
+        else
+            q->roff[k] = (size_t)k * g->OH * g->OW;
+    }
+    return 0;
+}
+
 int sb_qconv_pack(sb_qconv *q, const int8_t *k)
 {
     const qisa_desc *d = desc_of(q);
@@ -246,7 +279,7 @@ int sb_qconv_pack(sb_qconv *q, const int8_t *k)
     q->wpack_group = (size_t)q->Mp * q->Kq * d->mr * 4 * d->elem;
     q->wpack = aligned_alloc(64, (q->wpack_group * groups + 64) & ~(size_t)63);
     q->wsum = malloc(sizeof(int32_t) * (size_t)(M ? M : 1));
-    if (!q->wpack || !q->wsum)
+    if (!q->wpack || !q->wsum || row_offsets(q))
         return -1;
     memset(q->wpack, 0, q->wpack_group * groups);
     for (int o = 0; o < M; o++) {
@@ -274,7 +307,8 @@ void sb_qconv_release(sb_qconv *q)
     free(q->wsum);
     free(q->scale);
     free(q->bias);
-    q->wpack = NULL, q->wsum = NULL, q->scale = NULL, q->bias = NULL;
+    free(q->roff);
+    q->wpack = NULL, q->wsum = NULL, q->scale = NULL, q->bias = NULL, q->roff = NULL;
 }
 
 /* ---- activations: quantise, im2col, pack ---- */
@@ -293,15 +327,15 @@ SB_TGT512 static size_t quantize_avx512(const float *x, size_t n, float scale, i
     const __m512 s = _mm512_set1_ps(scale), big = _mm512_set1_ps(1e9f);
     const __m512i z = _mm512_set1_epi32(zp), lo = _mm512_set1_epi32(qmin);
     const __m512i hi = _mm512_set1_epi32(qmax);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 v = _mm512_div_ps(_mm512_loadu_ps(x + i), s);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = (__mmask16)(n - i >= 16 ? 0xffffu : (1u << (n - i)) - 1);
+        __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), s);
         v = _mm512_min_ps(_mm512_max_ps(v, _mm512_sub_ps(_mm512_setzero_ps(), big)), big);
         __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), z);
         q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
-        _mm_storeu_si128((__m128i *)(y + i), _mm512_cvtepi32_epi8(q));
+        _mm512_mask_cvtepi32_storeu_epi8(y + i, m, q);
     }
-    return i;
+    return n;
 }
 
 SB_TGT256 static size_t quantize_avx2(const float *x, size_t n, float scale, int zp, int qmin,
@@ -342,52 +376,93 @@ void sb_quantize_u8(const float *x, size_t n, float scale, int zp, int qmin, int
         y[i] = quant1(x[i], scale, zp, qmin, qmax);
 }
 
-/* Valid q in [0, n) for reading row[off + q * stride] of a row of W values: [*lo, *hi). */
-static void valid_range(int n, int off, int stride, int W, int *lo, int *hi)
+/* ---- im2col through a zero-point-padded copy of the input ----
+ * The group's channels are copied into planes of Hp x Wp bytes with the zero point around them,
+ * so that every row of the column matrix is a branch-free strided copy. Copies run 16 bytes at
+ * a time and may write up to 15 bytes past a row (the next row overwrites them; buffers carry
+ * Q_SLACK spare bytes) and read up to 31 bytes past one. */
+#define Q_SLACK 64
+
+static padded padded_of(const sb_conv_geom *g)
 {
-    const int a = off >= 0 ? 0 : (-off + stride - 1) / stride;
-    const int b = W - 1 - off < 0 ? 0 : (W - 1 - off) / stride + 1;
-    *lo = a < n ? a : n;
-    *hi = b < n ? b : n;
-    if (*hi < *lo)
-        *hi = *lo;
+    const int rows = (g->OH - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    const int cols = (g->OW - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    padded p = {g->pt + g->H > rows ? g->pt + g->H : rows, g->pl + g->W > cols ? g->pl + g->W : cols};
+    return p;
 }
 
-/* Row r = (c, i, j) of the column matrix: N = OH*OW bytes, the zero point where padding. */
-static void im2col_row_u8(const sb_conv_geom *g, int r, const uint8_t *x, uint8_t zp,
+static size_t padded_bytes(const sb_conv_geom *g)
+{
+    const padded p = padded_of(g);
+    return ((size_t)(g->C / g->group) * p.Hp * p.Wp + Q_SLACK + p.Wp + 63) & ~(size_t)63;
+}
+
+/* exact: write nothing past d[n - 1] (the last output row of a matrix row, whose neighbour
+ * another thread may be writing). */
+static inline void copy16(uint8_t *d, const uint8_t *s, int n, int exact)
+{
+    int q = 0;
+#ifdef __SSE2__
+    for (; q + (exact ? 16 : 1) <= n; q += 16)
+        _mm_storeu_si128((__m128i *)(d + q), _mm_loadu_si128((const __m128i *)(s + q)));
+#endif
+    for (; q < n; q++)
+        d[q] = s[q];
+}
+
+/* d[q] = s[2q] for q < n */
+static inline void copy_even(uint8_t *d, const uint8_t *s, int n)
+{
+    int q = 0;
+#ifdef __SSE2__
+    const __m128i lo = _mm_set1_epi16(0xff);
+    for (; q + 16 <= n; q += 16) {
+        const __m128i a = _mm_and_si128(_mm_loadu_si128((const __m128i *)(s + 2 * q)), lo);
+        const __m128i b = _mm_and_si128(_mm_loadu_si128((const __m128i *)(s + 2 * q + 16)), lo);
+        _mm_storeu_si128((__m128i *)(d + q), _mm_packus_epi16(a, b));
+    }
+#endif
+    for (; q < n; q++)
+        d[q] = s[2 * q];
+}
+
+static void pad_input(const sb_conv_geom *g, const uint8_t *x, uint8_t zp, uint8_t *xp)
+{
+    const padded p = padded_of(g);
+    const int Cg = g->C / g->group;
+    memset(xp, zp, (size_t)Cg * p.Hp * p.Wp + Q_SLACK + p.Wp);
+    for (int c = 0; c < Cg; c++)
+        for (int h = 0; h < g->H; h++)
+            memcpy(xp + ((size_t)c * p.Hp + g->pt + h) * p.Wp + g->pl,
+                   x + ((size_t)c * g->H + h) * g->W, (size_t)g->W);
+}
+
+/* Row r = (c, i, j) of the column matrix: OH*OW bytes. */
+static void im2col_row_u8(const sb_conv_geom *g, const padded *p, int r, const uint8_t *xp,
                           uint8_t *dst)
 {
     const int c = r / (g->kh * g->kw), i = r / g->kw % g->kh, j = r % g->kw;
-    const int off = j * g->dw - g->pl;
-    int lo, hi;
-    valid_range(g->OW, off, g->sw, g->W, &lo, &hi);
-    for (int oh = 0; oh < g->OH; oh++) {
-        uint8_t *d = dst + (size_t)oh * g->OW;
-        const int ih = oh * g->sh - g->pt + i * g->dh;
-        if (ih < 0 || ih >= g->H || lo == hi) {
-            memset(d, zp, (size_t)g->OW);
-            continue;
-        }
-        const uint8_t *src = x + ((size_t)c * g->H + ih) * g->W + off;
-        memset(d, zp, (size_t)lo);
+    const uint8_t *s = xp + ((size_t)c * p->Hp + i * g->dh) * p->Wp + j * g->dw;
+    for (int oh = 0; oh < g->OH; oh++, s += (size_t)g->sh * p->Wp, dst += g->OW) {
         if (g->sw == 1)
-            memcpy(d + lo, src + lo, (size_t)(hi - lo));
+            copy16(dst, s, g->OW, oh == g->OH - 1);
+        else if (g->sw == 2)
+            copy_even(dst, s, g->OW);
         else
-            for (int q = lo; q < hi; q++)
-                d[q] = src[q * g->sw];
-        memset(d + hi, zp, (size_t)(g->OW - hi));
+            for (int q = 0; q < g->OW; q++)
+                dst[q] = s[q * g->sw];
     }
 }
 
-/* One panel of NR columns [n0, n0 + nc) from K rows ld bytes apart (column matrix form):
- * dst[(q * NR + c) * 4 + t] = rows[4q + t][n0 + c], zero past K or nc. */
-static void pack_rows(const uint8_t *rows, size_t ld, int K, int Kq, int n0, int nc, int NR,
-                      uint8_t *dst)
+/* One panel of NR columns [n0, n0 + nc) of a matrix whose row k starts at base + roff[k]:
+ * dst[(q * NR + c) * 4 + t] = row[4q + t][n0 + c], zero past K or nc. */
+static void pack_rows(const uint8_t *base, const size_t *roff, int K, int Kq, int n0, int nc,
+                      int NR, uint8_t *dst)
 {
     for (int q = 0; q < Kq; q++, dst += (size_t)NR * 4) {
         const uint8_t *r[4];
         for (int t = 0; t < 4; t++)
-            r[t] = 4 * q + t < K ? rows + (size_t)(4 * q + t) * ld + n0 : NULL;
+            r[t] = 4 * q + t < K ? base + roff[4 * q + t] + n0 : NULL;
         int c = 0;
 #ifdef __SSE2__
         if (r[3])
@@ -451,32 +526,46 @@ static void epi_floats(sb_qisa isa, const int32_t *acc, int n, int32_t corr, flo
     epi_ref(acc, n, corr, s, b, v);
 }
 
-/* Rows [m0, m0 + mr) x columns [n0, n0 + nc) of group gi's output from an int32 tile. */
-static void epilogue(const sb_qconv *q, int gi, int m0, int mr, int n0, int nc, int ncols,
+/* Stores n values of output row `row` (float, or requantised u8) at element offset `at`. */
+static void store(const sb_qconv *q, const float *v, int n, void *y, size_t at)
+{
+    if (q->out_u8)
+        sb_quantize_u8(v, (size_t)n, q->y_scale, q->y_zp, q->y_qmin, q->y_qmax, (uint8_t *)y + at);
+    else
+        memcpy((float *)y + at, v, sizeof(float) * (size_t)n);
+}
+
+/* Rows [m0, m0 + mr) x columns [n0, n0 + nc) of group gi's output from an int32 tile. With
+ * `wide`, column n is output position (n / wide, n % wide) and those past OW are dropped. */
+static void epilogue(const sb_qconv *q, int gi, int m0, int mr, int n0, int nc, int wide,
                      const int32_t *tile, void *y)
 {
     float tmp[Q_MAX_NR];
     const sb_act *act = q->act.kind == SB_ACT_NONE ? NULL : &q->act;
+    const int M = q->g.M, OW = q->g.OW;
+    const size_t N = (size_t)q->g.OH * OW;
     for (int i = 0; i < mr; i++) {
         const int o = gi * q->Mg + m0 + i;
         const int32_t corr = q->x_zp * q->wsum[o];
-        float *v = tmp;
-        if (!q->out_u8 && !q->is_gemm)
-            v = (float *)y + (size_t)o * ncols + n0;
+        const bool direct = !q->out_u8 && !q->is_gemm && !wide;
+        float *v = direct ? (float *)y + o * N + n0 : tmp;
         epi_floats(q->isa, tile + i * Q_MAX_NR, nc, corr, q->scale[o], q->bias[o], v);
         if (act)
             sb_act_apply_n(act, v, (size_t)nc);
-        if (q->out_u8 && !q->is_gemm) {
-            sb_quantize_u8(v, (size_t)nc, q->y_scale, q->y_zp, q->y_qmin, q->y_qmax,
-                           (uint8_t *)y + (size_t)o * ncols + n0);
-        } else if (q->is_gemm) {
-            const int M = q->g.M;
-            for (int j = 0; j < nc; j++) {
-                const size_t at = (size_t)(n0 + j) * M + o;
-                if (q->out_u8)
-                    ((uint8_t *)y)[at] = quant1(v[j], q->y_scale, q->y_zp, q->y_qmin, q->y_qmax);
-                else
-                    ((float *)y)[at] = v[j];
+        if (direct)
+            continue;
+        if (q->is_gemm) {
+            for (int j = 0; j < nc; j++)
+                store(q, v + j, 1, y, (size_t)(n0 + j) * M + o);
+        } else if (!wide) {
+            store(q, v, nc, y, o * N + n0);
+        } else {
+            int oh = n0 / wide, ow = n0 % wide;
+            for (int j = 0; j < nc; oh++, ow = 0) {
+                const int seg = nc - j < wide - ow ? nc - j : wide - ow;
+                if (ow < OW)
+                    store(q, v + j, seg < OW - ow ? seg : OW - ow, y, o * N + (size_t)oh * OW + ow);
+                j += seg;
             }
         }
     }
@@ -491,34 +580,29 @@ static size_t packed_bytes(const sb_qconv *q, int ncols)
     return (panels * NR * q->Kq * 4 + 63) & ~(size_t)63;
 }
 
-static size_t rows_bytes(const sb_qconv *q)
-{
-    const sb_conv_geom *g = &q->g;
-    return ((size_t)q->Kg * g->OH * g->OW + 63) & ~(size_t)63;
-}
+/* The GEMM's X for one group of one image. */
+typedef struct bsrc {
+    const uint8_t *base;
+    const size_t *roff; /* row k at base + roff[k]; NULL: a row per column, ld apart (Gemm) */
+    size_t ld;
+    int ncols;
+    int wide; /* see epilogue() */
+} bsrc;
 
-static int is_pointwise(const sb_conv_geom *g)
-{
-    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
-           g->OH == g->H && g->OW == g->W;
-}
-
-/* One group's GEMM over ncols columns, from the column matrix (cols_form: K rows of ld bytes)
- * or from a row per column (a Gemm's input). */
-static void matrix(const sb_qconv *q, int gi, const uint8_t *src, size_t ld, int rows_form,
-                   int ncols, uint8_t *packed, void *y, int par)
+/* One group's GEMM: pack X's panels, then every (column panel, row panel) tile. */
+static void matrix(const sb_qconv *q, int gi, const bsrc *src, uint8_t *packed, void *y, int par)
 {
     const qisa_desc *d = desc_of(q);
-    const int NR = d->nr, MR = d->mr, NP = (ncols + NR - 1) / NR;
+    const int ncols = src->ncols, NR = d->nr, MR = d->mr, NP = (ncols + NR - 1) / NR;
     const size_t panel = (size_t)NR * q->Kq * 4;
     par = par && (long)q->Mg * ncols * q->Kg >= Q_PAR_MIN;
 #pragma omp parallel for if (par) schedule(static)
     for (int np = 0; np < NP; np++) {
         const int n0 = np * NR, nc = ncols - n0 < NR ? ncols - n0 : NR;
-        if (rows_form)
-            pack_rows(src, ld, q->Kg, q->Kq, n0, nc, NR, packed + np * panel);
+        if (src->roff)
+            pack_rows(src->base, src->roff, q->Kg, q->Kq, n0, nc, NR, packed + np * panel);
         else
-            pack_cols(src, ld, q->Kg, q->Kq, n0, nc, NR, packed + np * panel);
+            pack_cols(src->base, src->ld, q->Kg, q->Kq, n0, nc, NR, packed + np * panel);
     }
     const char *wg = (const char *)q->wpack + gi * q->wpack_group;
     const size_t wpanel = (size_t)q->Kq * MR * 4 * d->elem;
@@ -529,8 +613,26 @@ static void matrix(const sb_qconv *q, int gi, const uint8_t *src, size_t ld, int
         const int m0 = mp * MR, mr = q->Mg - m0 < MR ? q->Mg - m0 : MR;
         int32_t tile[Q_MAX_MR * Q_MAX_NR] __attribute__((aligned(64)));
         d->kern(mr, nc, q->Kq, wg + mp * wpanel, packed + np * panel, tile);
-        epilogue(q, gi, m0, mr, n0, nc, ncols, tile, y);
+        epilogue(q, gi, m0, mr, n0, nc, src->wide, tile, y);
     }
+}
+
+/* Scratch of one image: [column matrix (im2col mode)] [padded input] [packed panels]. */
+static size_t rows_bytes(const sb_qconv *q)
+{
+    if (q->mode != SB_QMODE_IM2COL)
+        return 0;
+    return ((size_t)q->Kg * q->g.OH * q->g.OW + Q_SLACK + 63) & ~(size_t)63;
+}
+
+static size_t pad_bytes(const sb_qconv *q)
+{
+    return q->mode == SB_QMODE_DIRECT ? 0 : padded_bytes(&q->g);
+}
+
+static int gemm_cols(const sb_qconv *q)
+{
+    return q->g.OH * (q->mode == SB_QMODE_WIDE ? padded_of(&q->g).Wp : q->g.OW);
 }
 
 static void image(const sb_qconv *q, const uint8_t *x, void *y, uint8_t *buf, int par)
@@ -538,26 +640,32 @@ static void image(const sb_qconv *q, const uint8_t *x, void *y, uint8_t *buf, in
     const sb_conv_geom *g = &q->g;
     const int Cg = g->C / g->group, N = g->OH * g->OW;
     const size_t in_g = (size_t)Cg * g->H * g->W;
-    const int pw = is_pointwise(g);
-    uint8_t *rows = buf, *packed = buf + (pw ? 0 : rows_bytes(q));
+    const padded pd = padded_of(g);
+    uint8_t *rows = buf, *xp = buf + rows_bytes(q), *packed = xp + pad_bytes(q);
+    bsrc src = {.roff = q->roff, .ncols = gemm_cols(q),
+                .wide = q->mode == SB_QMODE_WIDE ? pd.Wp : 0};
     for (int gi = 0; gi < g->group; gi++) {
-        const uint8_t *xg = x + gi * in_g, *src = xg;
-        if (!pw) {
+        const uint8_t *xg = x + gi * in_g;
+        src.base = xg;
+        if (q->mode != SB_QMODE_DIRECT) {
+            pad_input(g, xg, (uint8_t)q->x_zp, xp);
+            src.base = xp;
+        }
+        if (q->mode == SB_QMODE_IM2COL) {
             const int par_rows = par && (long)q->Kg * N >= Q_PAR_MIN;
 #pragma omp parallel for if (par_rows) schedule(static)
             for (int r = 0; r < q->Kg; r++)
-                im2col_row_u8(g, r, xg, (uint8_t)q->x_zp, rows + (size_t)r * N);
-            src = rows;
+                im2col_row_u8(g, &pd, r, xp, rows + (size_t)r * N);
+            src.base = rows;
         }
         /* the epilogue indexes y by output channel, so each group writes its own rows */
-        matrix(q, gi, src, (size_t)N, 1, N, packed, y, par);
+        matrix(q, gi, &src, packed, y, par);
     }
 }
 
 static size_t image_bytes(const sb_qconv *q)
 {
-    const sb_conv_geom *g = &q->g;
-    return (is_pointwise(g) ? 0 : rows_bytes(q)) + packed_bytes(q, g->OH * g->OW);
+    return rows_bytes(q) + pad_bytes(q) + packed_bytes(q, gemm_cols(q));
 }
 
 size_t sb_qconv_scratch(const sb_qconv *q, int n, int threads)
@@ -576,7 +684,8 @@ void sb_qconv_run(const sb_qconv *q, int n, const uint8_t *x, void *y, void *scr
         return;
     const int T = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (q->is_gemm) {
-        matrix(q, 0, x, (size_t)q->g.C, 0, n, scratch, y, T > 1);
+        const bsrc src = {.base = x, .ld = (size_t)q->g.C, .ncols = n};
+        matrix(q, 0, &src, scratch, y, T > 1);
         return;
     }
     const sb_conv_geom *g = &q->g;

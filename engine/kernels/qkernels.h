@@ -18,6 +18,11 @@ sb_qisa sb_qisa_detect(void);
 /* "int8-ref", "int8-avx2", "int8-vnni". */
 const char *sb_qisa_name(sb_qisa isa);
 
+/* How a convolution's X is formed: the input itself (1x1, stride 1, unpadded); "wide" rows
+ * of a zero-point-padded copy (stride 1: row (c, i, j) is the padded plane shifted by (i, j),
+ * computed over the padded width, extra columns dropped); or an explicit im2col. */
+typedef enum { SB_QMODE_DIRECT = 0, SB_QMODE_WIDE, SB_QMODE_IM2COL } sb_qmode;
+
 typedef struct sb_qconv {
     sb_conv_geom g;   /* per image; a Gemm is C = K inputs, M outputs, 1x1 everything */
     int is_gemm;      /* x is [n][K] (one column per image), y is [n][M] */
@@ -26,6 +31,8 @@ typedef struct sb_qconv {
     int Mp;           /* row panels per group */
     void *wpack;      /* packed weights of every group (layout per ISA), owned */
     size_t wpack_group; /* bytes of one group's packed weights */
+    sb_qmode mode;
+    size_t *roff;     /* per k of a group: offset of X's row k from its base, owned */
     int32_t *wsum;    /* per output channel: sum of its integer weights, owned */
     float *scale;     /* per output channel: x_scale * weight scale, owned */
     float *bias;      /* per output channel, owned (zeros when the layer has none) */

@@ -21,7 +21,7 @@ col() { # col CSV NAME → the value of column NAME in the CSV's second line
     awk -F, -v n="$2" 'NR==1{for(i=1;i<=NF;i++) if($i==n) c=i} NR==2{print $c}' <<<"$1"
 }
 
-printf 'int8 kernels: %s; threads %s; quantised = --quant %s\n' "$(grep -o -m1 -E 'avx512_vnni|avx2' /proc/cpuinfo | head -1)" "$THREADS" "$QUANT"
+printf "threads %s; quantised = --quant %s (all layers 8-bit weights + 8-bit activations)\n" "$THREADS" "$QUANT"
 printf '%-10s %-11s | %10s %8s | %9s %8s | %6s | %s\n' model run "latency ms" "f32/run" "images/s" "run/f32" top-1 kernels
 bench_model() { # bench_model NAME MODEL [extra flags...]
     local name=$1 m=$2

@@ -6,6 +6,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -360,4 +361,27 @@ const char *sb_model_layer_kernel(sb_model *m, int layer)
         return NULL;
     const int s = step_of_node(m->plan1, m->layers[layer].node);
     return s < 0 ? NULL : sb_step_kernel(m->plan1, &m->plan1->steps[s]);
+}
+
+void sb_model_kernel_summary(sb_model *m, char *buf, size_t n)
+{
+    enum { MAX_KINDS = 8 };
+    const char *name[MAX_KINDS];
+    int count[MAX_KINDS], kinds = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const char *k = sb_model_layer_kernel(m, i);
+        int j = 0;
+        while (k && j < kinds && strcmp(name[j], k))
+            j++;
+        if (!k || j == MAX_KINDS)
+            continue;
+        if (j == kinds)
+            name[kinds] = k, count[kinds++] = 0;
+        count[j]++;
+    }
+    size_t at = 0;
+    if (n)
+        buf[0] = 0;
+    for (int j = 0; j < kinds && at < n; j++)
+        at += (size_t)snprintf(buf + at, n - at, "%s%s x%d", j ? ", " : "", name[j], count[j]);
 }

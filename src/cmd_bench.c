@@ -3,7 +3,6 @@
 #include "cli.h"
 
 #include <omp.h>
-#include <string.h>
 
 static const char usage[] =
     "usage: slimbench bench MODEL.onnx [--seconds S] [--data DIR] [--limit N] [--batch B]\n"
@@ -12,37 +11,15 @@ static const char usage[] =
     "Quantised layers whose input is quantised too (:a8) run on int8 kernels; the kernels\n"
     "line counts the layers per kernel (f32-dq: quantised weights run dequantised in f32).\n";
 
-#define MAX_KINDS 8
-
-/* "int8-vnni x9, f32 x1": layers counted per kernel, in order of first appearance. */
-static void kernel_summary(sb_model *m, char *buf, size_t n, const char *sep)
-{
-    const char *name[MAX_KINDS];
-    int count[MAX_KINDS], kinds = 0;
-    for (int i = 0; i < sb_model_num_layers(m); i++) {
-        const char *k = sb_model_layer_kernel(m, i);
-        int j = 0;
-        while (k && j < kinds && strcmp(name[j], k))
-            j++;
-        if (!k || j == MAX_KINDS)
-            continue;
-        if (j == kinds)
-            name[kinds] = k, count[kinds++] = 0;
-        count[j]++;
-    }
-    size_t at = 0;
-    buf[0] = 0;
-    for (int j = 0; j < kinds && at < n; j++)
-        at += (size_t)snprintf(buf + at, n - at, "%s%s x%d", j ? sep : "", name[j], count[j]);
-}
-
 static void report(const cli_opts *o, sb_model *m, const sb_latency *lat,
                    const sb_eval_result *r, int batch)
 {
     char kinds[256];
     double ips = r->seconds > 0 ? r->images / r->seconds : 0;
     double top1 = r->images ? 100.0 * r->correct1 / r->images : 0;
-    kernel_summary(m, kinds, sizeof kinds, o->csv ? " " : ", ");
+    sb_model_kernel_summary(m, kinds, sizeof kinds);
+    for (char *c = kinds; o->csv && *c; c++) /* one CSV field */
+        *c = *c == ',' ? ';' : *c;
     if (o->csv)
         printf("latency_ms,latency_min_ms,latency_max_ms,runs,images_per_s,top1,threads,"
                "batch,kernels\n%.4f,%.4f,%.4f,%d,%.1f,%.2f,%d,%d,%s\n",

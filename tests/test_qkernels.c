@@ -231,6 +231,64 @@ static void check_problem(problem *p)
     free(first);
 }
 
+/* The fake-quantised f32 path: the f32 kernels on the dequantised input and weights. */
+static float *run_f32(const problem *p, float x_scale)
+{
+    const sb_conv_geom *g = &p->g;
+    const int M = g->M, Kg = kg_of(p);
+    const size_t nx = (size_t)p->n * g->C * g->H * g->W;
+    float *xf = malloc(sizeof(float) * nx), *wf = malloc(sizeof(float) * (size_t)M * Kg);
+    float *y = malloc(sizeof(float) * (size_t)out_count(p));
+    for (size_t i = 0; i < nx; i++)
+        xf[i] = (float)(p->x[i] - p->x_zp) * x_scale;
+    for (int o = 0; o < M; o++)
+        for (int k = 0; k < Kg; k++)
+            wf[(size_t)o * Kg + k] = (float)p->w[(size_t)o * Kg + k] * (p->scale[o] / x_scale);
+    if (p->is_gemm) {
+        sb_epilogue ep = {.bias_kind = SB_BIAS_COL, .bias = p->bias, .alpha = 1, .act = p->act};
+        sb_sgemm(0, 1, p->n, M, Kg, xf, Kg, wf, Kg, y, M, &ep);
+    } else {
+        omp_set_num_threads(2);
+        float *scratch = malloc(sizeof(float) * (sb_conv2d_scratch(g, p->n, 2) + 1));
+        sb_conv2d(g, p->n, xf, wf, p->bias, &p->act, y, scratch);
+        free(scratch);
+    }
+    free(xf), free(wf);
+    return y;
+}
+
+Test(qkernels, random_layers_within_one_step_of_the_fake_quantised_f32_path)
+{
+    int differ = 0, total = 0;
+    for (int t = 0; t < 100; t++) {
+        problem p = {0};
+        if (t % 3 == 2)
+            random_gemm(&p);
+        else
+            random_conv(&p);
+        fill(&p);
+        const float x_scale = 1.0f / 64;
+        float *f = run_f32(&p, x_scale);
+        p.out_u8 = 0;
+        float *yf = run(&p, sb_qisa_detect(), 2);
+        p.out_u8 = 1;
+        uint8_t *yq = run(&p, sb_qisa_detect(), 2);
+        for (int i = 0; i < out_count(&p); i++) {
+            cr_assert(fabsf(yf[i] - f[i]) <= 1e-4f * (1 + fabsf(f[i])), "%d: %g vs %g", i,
+                      yf[i], f[i]);
+            uint8_t ref;
+            sb_quantize_u8(f + i, 1, p.y_scale, p.y_zp, 0, 255, &ref);
+            cr_assert(abs(yq[i] - ref) <= 1, "%d: %d vs %d", i, yq[i], ref);
+            differ += yq[i] != ref;
+            total++;
+        }
+        free(f), free(yf), free(yq);
+        problem_free(&p);
+    }
+    cr_log_info("requantised outputs one step from the f32 path's: %d of %d", differ, total);
+    cr_expect(differ * 100 <= total, "%d of %d differ", differ, total);
+}
+
 Test(qkernels, random_convolutions_match_reference_on_every_isa)
 {
     for (int t = 0; t < 120; t++) {

@@ -110,10 +110,10 @@ static wview weight_view(const sb_plan *p, const sb_node *n)
         v.M = (int)w->shape.dim[0];
         v.K = (int)(sb_shape_count(&w->shape) / (v.M ? v.M : 1));
         v.rs = (size_t)v.K, v.cs = 1;
-    } else if (n->a.gemm.trans_b) { /* N x K */
+    } else if (n->op == SB_OP_GEMM && n->a.gemm.trans_b) { /* N x K */
         v.M = (int)w->shape.dim[0], v.K = (int)w->shape.dim[1];
         v.rs = (size_t)v.K, v.cs = 1;
-    } else { /* K x N */
+    } else { /* K x N (Gemm, MatMul) */
         v.M = (int)w->shape.dim[1], v.K = (int)w->shape.dim[0];
         v.rs = 1, v.cs = (size_t)v.M;
     }
@@ -219,8 +219,10 @@ static sb_status make_layer(const sb_plan *p, sb_step *st, const sb_node *f, con
 static sb_status choose_layer(sb_plan *p, sb_step *st, bool enabled, sb_error *err)
 {
     const sb_node *n = &p->g->nodes[st->node];
-    if (!sb_value_f32(p->g, n->in[1]) || (n->op == SB_OP_GEMM && !gemm_shape_ok(p, n)))
+    if (!sb_value_f32(p->g, n->in[1]) ||
+        (n->op != SB_OP_CONV && p->g->values[n->in[1]].shape.rank != 2))
         return SB_OK;
+    const bool runs = n->op == SB_OP_CONV || (n->op == SB_OP_GEMM && gemm_shape_ok(p, n));
     const wview v = weight_view(p, n);
     float *s = malloc(sizeof(float) * ((size_t)v.M + 1));
     int8_t *k = malloc((size_t)v.M * v.K + 1);
@@ -231,7 +233,7 @@ static sb_status choose_layer(sb_plan *p, sb_step *st, bool enabled, sb_error *e
     sb_status r = SB_OK;
     const sb_node *f = input_quant(p->g, n);
     const bool int8_ok = recover_scales(&v, 127, s);
-    if (int8_ok && f && enabled && v.K <= Q_MAX_K && gemm_shaped(p, st)) {
+    if (int8_ok && runs && f && enabled && v.K <= Q_MAX_K && gemm_shaped(p, st)) {
         integers(&v, s, k);
         fold_scales(p, st, s);
         r = make_layer(p, st, f, &v, s, k, &st->q, err);
@@ -296,7 +298,8 @@ sb_status sb_qplan_apply(sb_plan *p, sb_error *err)
     for (int i = 0; i < p->n_steps && !s; i++) {
         sb_step *st = &p->steps[i];
         const sb_op op = p->g->nodes[st->node].op;
-        if (st->kind == SB_STEP_NODE && (op == SB_OP_CONV || op == SB_OP_GEMM))
+        if (st->kind == SB_STEP_NODE &&
+            (op == SB_OP_CONV || op == SB_OP_GEMM || op == SB_OP_MATMUL))
             s = choose_layer(p, st, enabled, err);
     }
     /* Producers come before consumers, so a producer's output format is final when its

@@ -1,6 +1,7 @@
 /* The operators, one function each, dispatched by one switch. Every output element is computed
  * independently of the thread partition, so results do not depend on the thread count. */
 #include "plan.h"
+#include "qplan.h"
 
 #include <math.h>
 #include <string.h>
@@ -406,6 +407,8 @@ static void op_copy(const op_ctx *c)
 
 void sb_op_run(const sb_plan *p, const sb_step *st)
 {
+    if (st->q && sb_qop_run(p, st))
+        return;
     op_ctx c = {p, st, &p->g->nodes[st->node]};
     switch (c.n->op) {
     case SB_OP_CONV: op_conv(&c); break;

@@ -1,5 +1,7 @@
 #include "plan.h"
 
+#include "qplan.h"
+
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -258,6 +260,7 @@ void sb_plan_free(sb_plan *p)
     for (int s = 0; s < p->n_steps; s++) {
         free(p->steps[s].weight);
         free(p->steps[s].bias);
+        sb_qstep_free(p->steps[s].q);
     }
     free(p->steps);
     free(p->shapes);
@@ -323,12 +326,14 @@ sb_status sb_plan_new_shapes(sb_graph *g, const sb_shape *in, sb_plan **out, sb_
     }
     for (int v = 0; v < g->n_values; v++)
         p->shapes[v] = g->values[v].shape;
-    if ((s = make_steps(p, err)) || (s = assign_slots(p, err))) {
+    if ((s = make_steps(p, err)) || (s = sb_qplan_apply(p, err)) || (s = assign_slots(p, err))) {
         sb_plan_free(p);
         return s;
     }
     capture_windows(p);
     p->scratch_floats = conv_scratch(p);
+    if (sb_qplan_scratch_floats(p) > p->scratch_floats)
+        p->scratch_floats = sb_qplan_scratch_floats(p);
     p->arena = aligned_alloc(64, (p->arena_floats * sizeof(float) + 127) & ~(size_t)63);
     p->scratch = aligned_alloc(64, (p->scratch_floats * sizeof(float) + 127) & ~(size_t)63);
     if (!p->arena || !p->scratch) {

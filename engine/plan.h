@@ -19,6 +19,7 @@ typedef struct sb_step {
     float *bias;      /* owned when folded or broadcast; NULL: the graph's (or none) */
     sb_window win;    /* window with pads resolved for this batch's input size */
     float clip_min, clip_max;
+    struct sb_qstep *q; /* int8 execution or kernel label (qplan.h), owned; NULL: f32 */
 } sb_step;
 
 typedef struct sb_plan {

@@ -106,6 +106,12 @@ typedef struct sb_model_totals {
     int64_t all_params; /* every float initializer, BN included */
 } sb_model_totals;
 sb_model_totals sb_model_totals_get(const sb_model *m);
+/* The kernel that runs layer i at batch 1: "f32", "f32-dq" (quantised weights, run
+ * dequantised in f32: no activation quantisation), "int8-vnni", "int8-avx2" or "int8-ref";
+ * NULL when the model cannot be planned. */
+const char *sb_model_layer_kernel(sb_model *m, int i);
+/* Layers counted per kernel, e.g. "int8-vnni x9, f32 x1", into buf (empty when unplannable). */
+void sb_model_kernel_summary(sb_model *m, char *buf, size_t n);
 
 /* ---- datasets ---- */
 typedef struct sb_dataset sb_dataset;

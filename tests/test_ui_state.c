@@ -1092,11 +1092,14 @@ Test(header, baseline_then_current_beside_it)
     ui_job_report bl = {.kind = UI_JOB_LATENCY, .state = UI_JOB_DONE,
                         .latency = {.median_ms = 0.5, .threads = 2}};
     ui_job_report nl = {.kind = UI_JOB_LATENCY, .state = UI_JOB_DONE, .generation = 1,
-                        .latency = {.median_ms = 0.25, .threads = 2}};
+                        .latency = {.median_ms = 0.25, .threads = 2},
+                        .kernels = "int8-vnni x3"};
     ui_state_on_report(&s, &bl, &gen);
     ui_state_on_report(&s, &nl, &gen);
     header_line(1, 80, t, sizeof t);
     cr_assert(strstr(t, "latency 0.500 -> 0.250 ms 2.00x faster"), "%s", t);
+    header_line(1, 140, t, sizeof t);
+    cr_assert(strstr(t, "batch 1, 2 threads, int8-vnni x3"), "the kernels measured: %s", t);
     /* a failed edit keeps the previous results on screen, with the reason below */
     edit_prune(0, 0.6);
     r = (ui_job_report){.kind = UI_JOB_EVAL, .state = UI_JOB_FAILED, .generation = 2,

@@ -62,6 +62,7 @@ typedef struct ui_job_report {
     sb_eval_progress progress; /* eval: images so far, final when DONE; sweep: points */
     double seconds;            /* eval: wall time of the evaluation */
     sb_latency latency;        /* latency: result when DONE */
+    char kernels[96];          /* latency: layers per kernel, e.g. "int8-vnni x10" */
     int threads;               /* OpenMP threads the job ran with */
     int layer;                 /* sweep: the layer */
     sb_prune_method method;    /* sweep: how it was pruned */

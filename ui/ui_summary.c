@@ -317,6 +317,8 @@ static void line_latency_cmp(const ui_state *s, ui_hline *l)
                 " %.2fx %s", r >= 1 ? r : 1 / r, r >= 1 ? "faster" : "slower");
         }
         seg(l, UI_TONE_DIM, 3, "  batch 1, %d threads", nl->latency.threads);
+        if (nl->kernels[0])
+            seg(l, UI_TONE_DIM, 2, ", %s", nl->kernels);
     } else {
         seg(l, UI_TONE_DIM, 9, "... ms");
         seg(l, UI_TONE_DIM, 4, "  %s",

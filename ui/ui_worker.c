@@ -268,6 +268,8 @@ static void run_latency(ui_worker *w, const job *j, ui_job_report *r)
     sb_model *m = j->gen == 0 ? w->o.model : w->cm && w->cm_gen == j->gen ? w->cm : NULL;
     sb_status st = m ? sb_latency_measure(m, w->o.latency_seconds, &w->cancel, &r->latency, &err)
                      : sb_error_set(&err, SB_ERR_ARG, "no model for these settings");
+    if (!st)
+        sb_model_kernel_summary(m, r->kernels, sizeof r->kernels);
     if (!st && j->gen == 0) {
         w->base_lat = r->latency;
         w->base_timed = true;

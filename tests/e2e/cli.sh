@@ -61,6 +61,11 @@ check "sweep rows" test "$(grep -c ',0.5,' "$T/out")" -eq 5
 check "bad range" run 1 "$SB" sweep "$M" --range 0:2:0.1
 check "bench csv" run 0 "$SB" bench "$M" --seconds 0.2 --limit 512 --csv
 check "bench columns" has "latency_ms" out
+check "bench kernels" has ",f32 x5" out
+check "bench int8" run 0 "$SB" bench "$M" --quant all=8:a8 --seconds 0.2 --limit 512
+check "bench int8 kernels" grep -qE '^kernels: int8-(vnni|avx2|ref) x5$' "$T/out"
+check "bench weight-only" run 0 "$SB" bench "$M" --quant all=4 --seconds 0.2 --limit 512
+check "bench weight-only kernels" has "kernels: f32-dq x5" out
 
 # Nothing lost on a failed write: a message, exit 1, the previous file whole, no temporary left.
 # (root ignores permissions: a path under a regular file gives ENOTDIR, and a file size limit,

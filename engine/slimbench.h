@@ -98,6 +98,9 @@ int sb_model_num_layers(const sb_model *m);
 sb_status sb_model_layer(const sb_model *m, int i, sb_layer_info *info);
 /* L1 norm per output channel of layer i (len = out_channels), owned by the model. */
 const double *sb_model_layer_l1(const sb_model *m, int i);
+/* The kernel layer i runs with in the batch-1 plan: "dense" or "sparse-csr" (chosen per layer
+ * from its fraction of zero weights), NULL when the model has no such plan. */
+const char *sb_model_layer_kernel(sb_model *m, int layer);
 /* Finds a layer by ONNX node name, module path ("conv2"), or weight name ("conv2.weight"). */
 int sb_model_find_layer(const sb_model *m, const char *name);
 

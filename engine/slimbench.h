@@ -176,5 +176,13 @@ typedef struct sb_latency {
 /* `cancel` (optional) is checked between runs. */
 sb_status sb_latency_measure(sb_model *m, double seconds, const volatile int *cancel,
                              sb_latency *out, sb_error *err);
+/* Batch-1 time of each layer's step (its fused BatchNorm and activation included; 0 for a
+ * layer without a step of its own) over runs repeated for `seconds`, and of the whole run.
+ * The minimum is the steadier figure on a machine shared with other work. */
+typedef struct sb_layer_time {
+    double median_ms, min_ms;
+} sb_layer_time;
+sb_status sb_latency_layers(sb_model *m, double seconds, sb_layer_time *layers,
+                            sb_layer_time *total, sb_error *err);
 
 #endif

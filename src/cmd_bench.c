@@ -2,10 +2,73 @@
 #include "cli.h"
 
 #include <omp.h>
+#include <stdlib.h>
 
 static const char usage[] =
     "usage: slimbench bench MODEL.onnx [--seconds S] [--data DIR] [--limit N] [--batch B]\n"
-    "                       [--threads N] [--csv]\n";
+    "                       [--threads N] [--csv] [--prune L=R ...] [--quant L=B ...]\n"
+    "                       [--config C.csv] [--layers]\n"
+    "  --prune/--quant/--config  bench the compressed model\n"
+    "  --layers  batch-1 time and kernel (dense, sparse-csr) of each layer; no evaluation\n";
+
+/* Replaces *m by its compressed version when the options ask for compression. */
+static int compress_if_asked(const cli_opts *o, sb_model **m)
+{
+    if (!cli_has_compression(o))
+        return 0;
+    sb_config c;
+    sb_model *cm = NULL;
+    int rc = cli_build_config(o, *m, &c);
+    if (!rc)
+        rc = cli_compress(o, *m, &c, &cm);
+    sb_config_free(&c);
+    if (rc)
+        return rc;
+    sb_model_free(*m);
+    *m = cm;
+    return 0;
+}
+
+static double layer_density(const sb_layer_info *info)
+{
+    return info->params ? 1.0 - (double)info->zeros / (double)info->params : 1.0;
+}
+
+static int bench_layers(const cli_opts *o, sb_model *m)
+{
+    sb_error err = {0};
+    const int L = sb_model_num_layers(m);
+    sb_layer_time *ms = calloc((size_t)L + 1, sizeof *ms), total = {0};
+    if (!ms)
+        return cli_fail(&(sb_error){SB_ERR_NOMEM, "out of memory"});
+    if (sb_latency_layers(m, o->seconds, ms, &total, &err)) {
+        free(ms);
+        return cli_fail(&err);
+    }
+    if (o->csv)
+        printf("layer,op,params,density,kernel,median_ms,min_ms\n");
+    for (int i = 0; i < L; i++) {
+        sb_layer_info info;
+        if (sb_model_layer(m, i, &info))
+            continue;
+        const char *k = sb_model_layer_kernel(m, i);
+        if (o->csv)
+            printf("%s,%s,%lld,%.4f,%s,%.4f,%.4f\n", info.name, info.op,
+                   (long long)info.params, layer_density(&info), k ? k : "", ms[i].median_ms,
+                   ms[i].min_ms);
+        else
+            printf("%-32s %-8s %8lld params %5.1f%% non-zero  %-10s %8.3f ms (min %.3f)\n",
+                   info.name, info.op, (long long)info.params, 100 * layer_density(&info),
+                   k ? k : "-", ms[i].median_ms, ms[i].min_ms);
+    }
+    if (o->csv)
+        printf("total,,,,,%.4f,%.4f\n", total.median_ms, total.min_ms);
+    else
+        printf("batch-1 run: median %.3f ms, min %.3f ms (%d threads)\n", total.median_ms,
+               total.min_ms, omp_get_max_threads());
+    free(ms);
+    return 0;
+}
 
 int cmd_bench(int argc, char **argv)
 {
@@ -16,7 +79,16 @@ int cmd_bench(int argc, char **argv)
     int rc = cli_parse(argc, argv, usage, &o);
     if (rc)
         return rc < 0 ? 0 : rc;
-    if ((rc = cli_load_model(&o, &m)) || (rc = cli_open_data(&o, m, &d, &pp))) {
+    if ((rc = cli_load_model(&o, &m)) || (rc = compress_if_asked(&o, &m))) {
+        sb_model_free(m);
+        return rc;
+    }
+    if (o.layers) {
+        rc = bench_layers(&o, m);
+        sb_model_free(m);
+        return rc;
+    }
+    if ((rc = cli_open_data(&o, m, &d, &pp))) {
         sb_model_free(m);
         return rc;
     }

@@ -26,3 +26,4 @@ for m in sample_models/lenet5.onnx sample_models/resnet8.onnx sample_models/mobi
     awk -v n="$(basename "$m" .onnx)" -v sl="$sl" -v ol="$ol" -v st="$st" -v ot="$ot" \
         'BEGIN{printf "%-16s | %9.4f %9.4f %9.2fx | %11.0f %11.0f %9.2fx\n", n, sl, ol, ol/sl, st, ot, st/ot}'
 done
+bench/sparse.sh "$BUILD"

@@ -61,6 +61,11 @@ check "sweep rows" test "$(grep -c ',0.5,' "$T/out")" -eq 5
 check "bad range" run 1 "$SB" sweep "$M" --range 0:2:0.1
 check "bench csv" run 0 "$SB" bench "$M" --seconds 0.2 --limit 512 --csv
 check "bench columns" has "latency_ms" out
+check "bench layers" run 0 "$SB" bench "$M" --layers --seconds 0.1 --prune all=0.9 --csv
+check "bench layers columns" has "layer,op,params,density,kernel,median_ms,min_ms" out
+check "90% pruned fc1 runs sparse" grep -q '^fc1,Gemm,.*,sparse-csr,' "$T/out"
+check "bench layers unpruned" run 0 "$SB" bench "$M" --layers --seconds 0.1 --csv
+check "unpruned runs dense" test "$(grep -c ',sparse-csr,' "$T/out")" -eq 0
 
 echo "cli: $pass passed, $failed failed"
 [ "$failed" -eq 0 ]

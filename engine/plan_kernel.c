@@ -15,7 +15,7 @@
 
 /* The largest fraction of non-zero weights at which the sparse kernel is chosen. Measured with
  * bench/sparse.sh (ResNet-18, 224x224, batch 1, AVX-512, 1 thread): at 70% zeros the sparse
- * kernel ran its convolutions at 0.65-0.95x the dense speed, at 90% at 1.8-3x; break-even lies
+ * kernel ran its convolutions at 0.65-0.95x the dense speed, at 90% at 2-3x; break-even lies
  * near 80% zeros for every layer shape. */
 #define SPARSE_MAX_DENSITY 0.20
 

@@ -71,6 +71,12 @@ void sb_csr_free(sb_csr *a)
 typedef void (*row_fn)(const int32_t *col, const float *val, int64_t nz, const float *B,
                        ptrdiff_t ldb, int n, float *c);
 
+/* Two rows at once (their chains interleaved, each still in its own order): twice the
+ * independent multiply-add chains, which the FMA latency needs. */
+typedef void (*row2_fn)(const int32_t *col0, const float *val0, int64_t nz0, const int32_t *col1,
+                        const float *val1, int64_t nz1, const float *B, ptrdiff_t ldb, int n,
+                        float *c0, float *c1);
+
 #define GEN_T 16
 
 /* Separate multiply and add, as the dense generic kernel (ISO C mode: no contraction). */
@@ -86,6 +92,56 @@ static void row_generic(const int32_t *col, const float *val, int64_t nz, const 
     }
     memcpy(c, acc, (size_t)n * sizeof *c);
 }
+
+static void row2_generic(const int32_t *col0, const float *val0, int64_t nz0,
+                         const int32_t *col1, const float *val1, int64_t nz1, const float *B,
+                         ptrdiff_t ldb, int n, float *c0, float *c1)
+{
+    row_generic(col0, val0, nz0, B, ldb, n, c0);
+    row_generic(col1, val1, nz1, B, ldb, n, c1);
+}
+
+/* ROW2_BODY: the two-row kernel for one ISA. VT vector type, MT mask type, W floats per vector,
+ * MASK(n) mask of the first n lanes, LOAD(mask, p), STORE(p, mask, v). */
+#define ROW2_BODY(VT, MT, W, MASK, SET1, ZERO, LOAD, FMA, STORE)                                   \
+    {                                                                                              \
+        MT m[2];                                                                                   \
+        VT a0[2], a1[2];                                                                           \
+        _Pragma("GCC unroll 2") for (int v = 0; v < nv; v++)                                       \
+        {                                                                                          \
+            m[v] = MASK(n - W * v);                                                                \
+            a0[v] = ZERO();                                                                        \
+            a1[v] = ZERO();                                                                        \
+        }                                                                                          \
+        const int64_t both = nz0 < nz1 ? nz0 : nz1;                                                \
+        int64_t e = 0;                                                                             \
+        for (; e < both; e++) {                                                                    \
+            const float *b0 = B + (ptrdiff_t)col0[e] * ldb, *b1 = B + (ptrdiff_t)col1[e] * ldb;    \
+            const VT w0 = SET1(val0[e]), w1 = SET1(val1[e]);                                       \
+            _Pragma("GCC unroll 2") for (int v = 0; v < nv; v++)                                   \
+            {                                                                                      \
+                a0[v] = FMA(w0, LOAD(m[v], b0 + W * v), a0[v]);                                    \
+                a1[v] = FMA(w1, LOAD(m[v], b1 + W * v), a1[v]);                                    \
+            }                                                                                      \
+        }                                                                                          \
+        for (int64_t f = e; f < nz0; f++) {                                                        \
+            const float *b0 = B + (ptrdiff_t)col0[f] * ldb;                                        \
+            const VT w0 = SET1(val0[f]);                                                           \
+            _Pragma("GCC unroll 2") for (int v = 0; v < nv; v++) a0[v] =                           \
+                FMA(w0, LOAD(m[v], b0 + W * v), a0[v]);                                            \
+        }                                                                                          \
+        for (int64_t f = e; f < nz1; f++) {                                                        \
+            const float *b1 = B + (ptrdiff_t)col1[f] * ldb;                                        \
+            const VT w1 = SET1(val1[f]);                                                           \
+            _Pragma("GCC unroll 2") for (int v = 0; v < nv; v++) a1[v] =                           \
+                FMA(w1, LOAD(m[v], b1 + W * v), a1[v]);                                            \
+        }                                                                                          \
+        _Pragma("GCC unroll 2") for (int v = 0; v < nv; v++)                                       \
+        {                                                                                          \
+            STORE(c0 + W * v, m[v], a0[v]);                                                        \
+            STORE(c1 + W * v, m[v], a1[v]);                                                        \
+        }                                                                                          \
+    }
 
 #ifdef SB_X86
 
@@ -129,6 +185,33 @@ SB_TGT512 static void row_avx512(const int32_t *col, const float *val, int64_t n
     }
 }
 
+SB_INLINE SB_TGT512 __m512 load512(__mmask16 m, const float *p)
+{
+    return _mm512_maskz_loadu_ps(m, p);
+}
+
+SB_INLINE SB_TGT512 void store512(float *p, __mmask16 m, __m512 v)
+{
+    _mm512_mask_storeu_ps(p, m, v);
+}
+
+SB_INLINE SB_TGT512 void row2_512_body(const int nv, const int32_t *col0, const float *val0,
+                                       int64_t nz0, const int32_t *col1, const float *val1,
+                                       int64_t nz1, const float *B, ptrdiff_t ldb, int n,
+                                       float *c0, float *c1)
+ROW2_BODY(__m512, __mmask16, 16, mask16, _mm512_set1_ps, _mm512_setzero_ps, load512,
+          _mm512_fmadd_ps, store512)
+
+SB_TGT512 static void row2_avx512(const int32_t *col0, const float *val0, int64_t nz0,
+                                  const int32_t *col1, const float *val1, int64_t nz1,
+                                  const float *B, ptrdiff_t ldb, int n, float *c0, float *c1)
+{
+    if (n > 16)
+        row2_512_body(2, col0, val0, nz0, col1, val1, nz1, B, ldb, n, c0, c1);
+    else
+        row2_512_body(1, col0, val0, nz0, col1, val1, nz1, B, ldb, n, c0, c1);
+}
+
 #define T256 32
 
 SB_INLINE SB_TGT256 __m256i mask8(int n)
@@ -170,10 +253,43 @@ SB_TGT256 static void row_avx2(const int32_t *col, const float *val, int64_t nz,
     }
 }
 
+SB_INLINE SB_TGT256 __m256 load256(__m256i m, const float *p)
+{
+    return _mm256_maskload_ps(p, m);
+}
+
+SB_INLINE SB_TGT256 void store256(float *p, __m256i m, __m256 v)
+{
+    _mm256_maskstore_ps(p, m, v);
+}
+
+/* Two rows of 16 columns (2 vectors each): with four vectors per row the 16 ymm registers
+ * would not hold both rows' accumulators. */
+SB_INLINE SB_TGT256 void row2_256_body(const int nv, const int32_t *col0, const float *val0,
+                                       int64_t nz0, const int32_t *col1, const float *val1,
+                                       int64_t nz1, const float *B, ptrdiff_t ldb, int n,
+                                       float *c0, float *c1)
+ROW2_BODY(__m256, __m256i, 8, mask8, _mm256_set1_ps, _mm256_setzero_ps, load256,
+          _mm256_fmadd_ps, store256)
+
+SB_TGT256 static void row2_avx2(const int32_t *col0, const float *val0, int64_t nz0,
+                                const int32_t *col1, const float *val1, int64_t nz1,
+                                const float *B, ptrdiff_t ldb, int n, float *c0, float *c1)
+{
+    for (int j = 0; j < n; j += 16) {
+        const int w = n - j < 16 ? n - j : 16;
+        if (w > 8)
+            row2_256_body(2, col0, val0, nz0, col1, val1, nz1, B + j, ldb, w, c0 + j, c1 + j);
+        else
+            row2_256_body(1, col0, val0, nz0, col1, val1, nz1, B + j, ldb, w, c0 + j, c1 + j);
+    }
+}
+
 #endif /* SB_X86 */
 
 typedef struct sp_isa {
     row_fn row;
+    row2_fn row2;
     int tile; /* columns per micro-tile */
 } sp_isa;
 
@@ -182,11 +298,11 @@ static sp_isa sp_isa_get(void)
 #ifdef SB_X86
     const char *isa = sb_kernels_isa();
     if (strcmp(isa, "avx512") == 0)
-        return (sp_isa){row_avx512, T512};
+        return (sp_isa){row_avx512, row2_avx512, T512};
     if (strcmp(isa, "avx2") == 0)
-        return (sp_isa){row_avx2, T256};
+        return (sp_isa){row_avx2, row2_avx2, T256};
 #endif
-    return (sp_isa){row_generic, GEN_T};
+    return (sp_isa){row_generic, row2_generic, GEN_T};
 }
 
 /* ---- driver ---- */
@@ -225,13 +341,22 @@ static void tile_finish(const spmm_args *a, int r, int j0, float *c, int n)
 static void spmm_task(const spmm_args *a, int r0, int r1, int n0, int n1)
 {
     const sb_csr *w = a->w;
-    for (int r = r0; r < r1; r++) {
-        const int64_t p0 = w->rowptr[a->row0 + r], p1 = w->rowptr[a->row0 + r + 1];
-        float *crow = a->C + (ptrdiff_t)r * a->ldc;
+    const int64_t *rp = w->rowptr + a->row0;
+    for (int r = r0; r < r1; r += 2) {
+        const int pair = r + 1 < r1;
+        float *c0 = a->C + (ptrdiff_t)r * a->ldc, *c1 = c0 + a->ldc;
         for (int j0 = n0; j0 < n1; j0 += a->isa.tile) {
             const int n = n1 - j0 < a->isa.tile ? n1 - j0 : a->isa.tile;
-            a->isa.row(w->col + p0, w->val + p0, p1 - p0, a->B + j0, a->ldb, n, crow + j0);
-            tile_finish(a, r, j0, crow + j0, n);
+            if (pair)
+                a->isa.row2(w->col + rp[r], w->val + rp[r], rp[r + 1] - rp[r], w->col + rp[r + 1],
+                            w->val + rp[r + 1], rp[r + 2] - rp[r + 1], a->B + j0, a->ldb, n,
+                            c0 + j0, c1 + j0);
+            else
+                a->isa.row(w->col + rp[r], w->val + rp[r], rp[r + 1] - rp[r], a->B + j0, a->ldb,
+                           n, c0 + j0);
+            tile_finish(a, r, j0, c0 + j0, n);
+            if (pair)
+                tile_finish(a, r + 1, j0, c1 + j0, n);
         }
     }
 }

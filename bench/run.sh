@@ -27,3 +27,4 @@ for m in sample_models/lenet5.onnx sample_models/resnet8.onnx sample_models/mobi
         'BEGIN{printf "%-16s | %9.4f %9.4f %9.2fx | %11.0f %11.0f %9.2fx\n", n, sl, ol, ol/sl, st, ot, st/ot}'
 done
 bench/int8.sh "$BUILD" # int8 kernels against f32 and fake-quantised f32
+bench/sparse.sh "$BUILD"

@@ -1,5 +1,6 @@
 /* The operators, one function each, dispatched by one switch. Every output element is computed
  * independently of the thread partition, so results do not depend on the thread count. */
+#include "kernels/sparse.h"
 #include "plan.h"
 #include "qplan.h"
 
@@ -31,8 +32,12 @@ static void op_conv(const op_ctx *c)
     sb_conv_geom geom = sb_step_conv_geom(c->p, c->st);
     const float *w = c->st->weight ? c->st->weight : in_data(c, 1);
     const float *b = c->st->bias ? c->st->bias : has_in(c, 2) ? in_data(c, 2) : NULL;
-    sb_conv2d(&geom, (int)in_shape(c, 0)->dim[0], in_data(c, 0), w, b, &c->st->act, out_data(c),
-              c->p->scratch);
+    if (c->st->csr)
+        sb_conv2d_sparse(&geom, (int)in_shape(c, 0)->dim[0], in_data(c, 0), c->st->csr, b,
+                         &c->st->act, out_data(c), c->p->scratch);
+    else
+        sb_conv2d(&geom, (int)in_shape(c, 0)->dim[0], in_data(c, 0), w, b, &c->st->act,
+                  out_data(c), c->p->scratch);
 }
 
 /* ---- broadcasting ---- */
@@ -338,6 +343,9 @@ static void op_gemm(const op_ctx *c)
     }
     if (n->a.gemm.alpha == 0.0f) /* the kernel reads alpha 0 as 1: here it means no product */
         memset(y, 0, (size_t)m * (size_t)nn * sizeof *y);
+    else if (c->st->csr)
+        sb_gemm_sparse(ta, m, k, in_data(c, 0), (int)as->dim[1], c->st->csr, &ep, y, nn,
+                       c->p->scratch);
     else
         sb_sgemm(ta, tb, m, nn, k, in_data(c, 0), (int)as->dim[1], b, (int)bs->dim[1], y, nn,
                  &ep);

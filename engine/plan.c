@@ -261,6 +261,7 @@ void sb_plan_free(sb_plan *p)
         free(p->steps[s].weight);
         free(p->steps[s].bias);
         sb_qstep_free(p->steps[s].q);
+        sb_plan_step_kernel_free(&p->steps[s]);
     }
     free(p->steps);
     free(p->shapes);
@@ -334,6 +335,10 @@ sb_status sb_plan_new_shapes(sb_graph *g, const sb_shape *in, sb_plan **out, sb_
     p->scratch_floats = conv_scratch(p);
     if (sb_qplan_scratch_floats(p) > p->scratch_floats)
         p->scratch_floats = sb_qplan_scratch_floats(p);
+    if ((s = sb_plan_choose_kernels(p, err))) {
+        sb_plan_free(p);
+        return s;
+    }
     p->arena = aligned_alloc(64, (p->arena_floats * sizeof(float) + 127) & ~(size_t)63);
     p->scratch = aligned_alloc(64, (p->scratch_floats * sizeof(float) + 127) & ~(size_t)63);
     if (!p->arena || !p->scratch) {

@@ -20,6 +20,7 @@ typedef struct sb_step {
     sb_window win;    /* window with pads resolved for this batch's input size */
     float clip_min, clip_max;
     struct sb_qstep *q; /* int8 execution or kernel label (qplan.h), owned; NULL: f32 */
+    struct sb_csr *csr; /* sparse weights when the step runs the sparse kernel (plan_kernel.c) */
 } sb_step;
 
 typedef struct sb_plan {
@@ -54,6 +55,12 @@ sb_status sb_plan_run(sb_plan *p, const volatile int *cancel, sb_error *err);
 typedef void (*sb_step_observer)(const sb_plan *p, int step, void *user);
 sb_status sb_plan_run_observed(sb_plan *p, const volatile int *cancel, sb_step_observer before,
                                void *user, sb_error *err);
+
+/* plan_kernel.c: picks dense or sparse kernels for the Conv/Gemm steps (may raise
+ * scratch_floats); the kernel's name ("f32", "sparse-csr", "int8-vnni", ...) per step. */
+sb_status sb_plan_choose_kernels(sb_plan *p, sb_error *err);
+void sb_plan_step_kernel_free(sb_step *st);
+const char *sb_plan_step_kernel(const sb_plan *p, int step);
 
 /* ops.c: executes one step. */
 void sb_op_run(const sb_plan *p, const sb_step *st);

@@ -355,7 +355,7 @@ const char *sb_step_kernel(const sb_plan *p, const sb_step *st)
     const sb_op op = p->g->nodes[st->node].op;
     if (op != SB_OP_CONV && op != SB_OP_GEMM && op != SB_OP_MATMUL)
         return NULL;
-    return st->q ? st->q->kernel : "f32";
+    return st->q ? st->q->kernel : st->csr ? "sparse-csr" : "f32";
 }
 
 const char *sb_model_layer_kernel(sb_model *m, int layer)

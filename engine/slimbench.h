@@ -106,7 +106,8 @@ typedef struct sb_model_totals {
     int64_t all_params; /* every float initializer, BN included */
 } sb_model_totals;
 sb_model_totals sb_model_totals_get(const sb_model *m);
-/* The kernel that runs layer i at batch 1: "f32", "f32-dq" (quantised weights, run
+/* The kernel that runs layer i at batch 1: "f32" (dense), "sparse-csr" (chosen per layer from
+ * its fraction of zero weights, plan_kernel.c), "f32-dq" (quantised weights, run
  * dequantised in f32: no activation quantisation), "int8-vnni", "int8-avx2" or "int8-ref";
  * NULL when the model cannot be planned. */
 const char *sb_model_layer_kernel(sb_model *m, int i);
@@ -192,5 +193,13 @@ typedef struct sb_latency {
 /* `cancel` (optional) is checked between runs. */
 sb_status sb_latency_measure(sb_model *m, double seconds, const volatile int *cancel,
                              sb_latency *out, sb_error *err);
+/* Batch-1 time of each layer's step (its fused BatchNorm and activation included; 0 for a
+ * layer without a step of its own) over runs repeated for `seconds`, and of the whole run.
+ * The minimum is the steadier figure on a machine shared with other work. */
+typedef struct sb_layer_time {
+    double median_ms, min_ms;
+} sb_layer_time;
+sb_status sb_latency_layers(sb_model *m, double seconds, sb_layer_time *layers,
+                            sb_layer_time *total, sb_error *err);
 
 #endif

@@ -9,6 +9,7 @@
  * that order, started from zero, then + bias, then the activation: exactly what sb_sgemm does,
  * so the strategies, the batch size and the thread count never change a bit of the output. */
 #include "kernels/kernels.h"
+#include "kernels/sparse.h"
 
 #include <omp.h>
 #include <stddef.h>
@@ -430,7 +431,8 @@ static size_t im2col_floats(const sb_conv_geom *g)
 /* One image through GEMM, group by group. par: im2col spreads over threads (sb_sgemm decides
  * for itself from omp_in_parallel). */
 static void gemm_image(const sb_conv_geom *g, conv_kind kind, const float *x, const float *w,
-                       const float *bias, const sb_act *act, float *y, float *cols, int par)
+                       const sb_csr *sw, const float *bias, const sb_act *act, float *y,
+                       float *cols, int par)
 {
     const int Cg = g->C / g->group, Mg = g->M / g->group;
     const int K = Cg * g->kh * g->kw, N = g->OH * g->OW;
@@ -447,7 +449,11 @@ static void gemm_image(const sb_conv_geom *g, conv_kind kind, const float *x, co
             .alpha = 1.0f,
             .act = act ? *act : (sb_act){SB_ACT_NONE, 0.0f, 0.0f},
         };
-        sb_sgemm(0, 0, Mg, N, K, w + (size_t)gi * Mg * K, K, B, N, y + (size_t)gi * Mg * N, N, &ep);
+        if (sw)
+            sb_spmm(sw, gi * Mg, Mg, N, B, N, y + (size_t)gi * Mg * N, N, &ep);
+        else
+            sb_sgemm(0, 0, Mg, N, K, w + (size_t)gi * Mg * K, K, B, N, y + (size_t)gi * Mg * N, N,
+                     &ep);
     }
 }
 
@@ -479,8 +485,9 @@ size_t sb_conv2d_scratch(const sb_conv_geom *g, int n, int threads)
     return slices * slice_floats(g, kind);
 }
 
-void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const float *bias,
-               const sb_act *act, float *y, float *scratch)
+/* w: dense weights, or NULL with sw: CSR weights (never depthwise). */
+static void conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const sb_csr *sw,
+                   const float *bias, const sb_act *act, float *y, float *scratch)
 {
     if (n <= 0 || g->M <= 0 || g->OH <= 0 || g->OW <= 0)
         return;
@@ -502,7 +509,7 @@ void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, con
             if (kind == CONV_DEPTHWISE)
                 dw_image(g, x + i * in_n, w, bias, act, y + i * out_n, s, 0);
             else
-                gemm_image(g, kind, x + i * in_n, w, bias, act, y + i * out_n, s, 0);
+                gemm_image(g, kind, x + i * in_n, w, sw, bias, act, y + i * out_n, s, 0);
         }
         return;
     }
@@ -510,6 +517,24 @@ void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, con
         if (kind == CONV_DEPTHWISE)
             dw_image(g, x + i * in_n, w, bias, act, y + i * out_n, scratch, T > 1);
         else
-            gemm_image(g, kind, x + i * in_n, w, bias, act, y + i * out_n, scratch, T > 1);
+            gemm_image(g, kind, x + i * in_n, w, sw, bias, act, y + i * out_n, scratch,
+                       T > 1);
     }
+}
+
+void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const float *bias,
+               const sb_act *act, float *y, float *scratch)
+{
+    conv2d(g, n, x, w, NULL, bias, act, y, scratch);
+}
+
+bool sb_conv2d_sparse_ok(const sb_conv_geom *g)
+{
+    return conv_kind_of(g) != CONV_DEPTHWISE;
+}
+
+void sb_conv2d_sparse(const sb_conv_geom *g, int n, const float *x, const sb_csr *w,
+                      const float *bias, const sb_act *act, float *y, float *scratch)
+{
+    conv2d(g, n, x, NULL, w, bias, act, y, scratch);
 }

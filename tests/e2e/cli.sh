@@ -91,6 +91,11 @@ check "finetune epoch times" test -n "$(col "$T/out" epoch_seconds)"
 check "finetune accuracy" test -n "$(col "$T/out" top1_after)"
 check "finetuned model" run 0 "$SB" inspect "$T/ft.onnx" --csv
 check "conv2 thinned to 8 channels" grep -q '^conv2,Conv,[^,]*,[^,]*,1x8x' "$T/out"
+check "bench layers" run 0 "$SB" bench "$M" --layers --seconds 0.1 --prune all=0.9 --csv
+check "bench layers columns" has "layer,op,params,density,kernel,median_ms,min_ms" out
+check "90% pruned fc1 runs sparse" grep -q '^fc1,Gemm,.*,sparse-csr,' "$T/out"
+check "bench layers unpruned" run 0 "$SB" bench "$M" --layers --seconds 0.1 --csv
+check "unpruned runs dense" test "$(grep -c ',sparse-csr,' "$T/out")" -eq 0
 
 echo "cli: $pass passed, $failed failed"
 [ "$failed" -eq 0 ]

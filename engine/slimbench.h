@@ -174,4 +174,27 @@ typedef struct sb_latency {
 sb_status sb_latency_measure(sb_model *m, double seconds, const volatile int *cancel,
                              sb_latency *out, sb_error *err);
 
+/* ---- per-step profile ----
+ * Each step of the execution plan (a node, or a Conv/Gemm with the BatchNorm, activation and
+ * elementwise ops fused into it) timed over repeated runs of the plan at one batch size: the
+ * median of each step's own times, with the kernel that ran it. */
+typedef struct sb_step_time {
+    char name[96];    /* ONNX node name of the step's first node */
+    char op[48];      /* the ops it runs, e.g. "Conv+BatchNormalization+Relu" */
+    char kernel[48];  /* e.g. "im2col-gemm/avx512", "dw-direct/avx512", "elementwise" */
+    double median_ms; /* per run of the whole batch */
+} sb_step_time;
+
+typedef struct sb_profile {
+    sb_step_time *steps;
+    int n_steps, runs, batch, threads;
+    double run_median_ms; /* median of whole runs (includes what lies between steps) */
+} sb_profile;
+
+/* Runs the plan for `batch` images (zeros) for about `seconds` (at least 3 runs) after a
+ * warm-up. `cancel` (optional) is checked between runs. */
+sb_status sb_profile_steps(sb_model *m, int batch, double seconds, const volatile int *cancel,
+                           sb_profile *out, sb_error *err);
+void sb_profile_free(sb_profile *p);
+
 #endif

@@ -7,6 +7,30 @@ static const char usage[] =
     "usage: slimbench bench MODEL.onnx [--seconds S] [--data DIR] [--limit N] [--batch B]\n"
     "                       [--threads N] [--csv]\n";
 
+/* The per-step table: batch-1 median time of each plan step and the kernel that ran it. */
+static int print_layers(sb_model *m, double seconds)
+{
+    sb_error err = {0};
+    sb_profile prof;
+    if (sb_profile_steps(m, 1, seconds, NULL, &prof, &err))
+        return cli_fail(&err);
+    double sum = 0;
+    for (int i = 0; i < prof.n_steps; i++)
+        sum += prof.steps[i].median_ms;
+    printf("\nper-step time at batch 1 (median of %d runs, %d threads):\n", prof.runs,
+           prof.threads);
+    printf("%4s  %-32s %-36s %-22s %10s %6s\n", "step", "node", "ops", "kernel", "ms", "%");
+    for (int i = 0; i < prof.n_steps; i++) {
+        const sb_step_time *t = &prof.steps[i];
+        printf("%4d  %-32.32s %-36.36s %-22.22s %10.4f %5.1f%%\n", i, t->name, t->op, t->kernel,
+               t->median_ms, sum > 0 ? 100.0 * t->median_ms / sum : 0.0);
+    }
+    printf("sum of step medians %.4f ms; median of whole runs %.4f ms\n", sum,
+           prof.run_median_ms);
+    sb_profile_free(&prof);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     cli_opts o;
@@ -39,6 +63,8 @@ int cmd_bench(int argc, char **argv)
                    lat.median_ms, lat.min_ms, lat.max_ms, lat.runs, lat.threads, ips, opt.batch,
                    r.images ? 100.0 * r.correct1 / r.images : 0);
     }
+    if (!rc && !o.csv)
+        rc = print_layers(m, o.seconds);
     sb_eval_result_free(&r);
     sb_dataset_free(d);
     sb_model_free(m);

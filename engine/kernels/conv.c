@@ -48,6 +48,12 @@ static conv_kind conv_kind_of(const sb_conv_geom *g)
     return CONV_IM2COL;
 }
 
+const char *sb_conv2d_kernel(const sb_conv_geom *g)
+{
+    static const char *const names[] = {"dw-direct", "1x1-gemm", "im2col-gemm"};
+    return names[conv_kind_of(g)];
+}
+
 /* ---- depthwise ----
  * One input channel is copied into a zero-padded plane whose rows are split by column phase
  * (column col of padded row r lives at [(r*s + col % s) * Wq + col / s], s = horizontal stride).

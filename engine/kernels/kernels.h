@@ -58,6 +58,9 @@ size_t sb_conv2d_scratch(const sb_conv_geom *g, int n, int threads);
 void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const float *bias,
                const sb_act *act, float *y, float *scratch);
 
+/* The strategy sb_conv2d uses for g: "dw-direct", "1x1-gemm" or "im2col-gemm". */
+const char *sb_conv2d_kernel(const sb_conv_geom *g);
+
 /* Which SIMD level the kernels dispatched to at run time ("avx512", "avx2", "generic"). */
 const char *sb_kernels_isa(void);
 

@@ -111,6 +111,26 @@ static void binary_bcast(const bcast *bc, const float *a, const float *b, float 
     }
 }
 
+/* a [rows x inner] (op) one value of b per row: the SE scale (N,C,H,W * N,C,1,1) and its
+ * kind. True when the shapes have that form (either operand may be the per-row one). */
+static bool per_row_binary(const op_ctx *c, bool mul, const float *a, const float *b, float *o)
+{
+    const sb_shape *os = out_shape(c), *as = in_shape(c, 0), *bs = in_shape(c, 1);
+    int64_t n = sb_shape_count(os), na = sb_shape_count(as), nb = sb_shape_count(bs);
+    if (os->rank != 4 || as->rank != 4 || bs->rank != 4 || (na == n) == (nb == n))
+        return false;
+    const sb_shape *small = na == n ? bs : as;
+    if (small->dim[0] != os->dim[0] || small->dim[1] != os->dim[1] || small->dim[2] != 1 ||
+        small->dim[3] != 1)
+        return false;
+    const float *full = na == n ? a : b, *row = na == n ? b : a;
+    int64_t rows = os->dim[0] * os->dim[1], inner = os->dim[2] * os->dim[3];
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t r = 0; r < rows; r++)
+        binary_row(mul, full + r * inner, 1, row + r, 0, o + r * inner, inner);
+    return true;
+}
+
 static void op_binary(const op_ctx *c, bool mul)
 {
     const float *a = in_data(c, 0), *b = in_data(c, 1);
@@ -123,7 +143,7 @@ static void op_binary(const op_ctx *c, bool mul)
             int64_t len = i == chunks - 1 ? n - i * chunk : chunk;
             binary_row(mul, a + i * chunk, 1, b + i * chunk, 1, o + i * chunk, len);
         }
-    } else {
+    } else if (!per_row_binary(c, mul, a, b, o)) {
         sb_shape b_shape = sb_binary_b_shape(c->n, in_shape(c, 0), in_shape(c, 1));
         bcast bc = make_bcast(in_shape(c, 0), &b_shape, out_shape(c));
         binary_bcast(&bc, a, b, o, mul);

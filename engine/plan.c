@@ -87,28 +87,71 @@ static bool bn_foldable(const sb_graph *g, const sb_node *bn)
     return true;
 }
 
-/* Folds a following BatchNorm and activation into a Conv/Gemm step; returns nodes consumed. */
-static sb_status fuse_after(const sb_graph *g, int i, sb_step *st, int *consumed, sb_error *err)
+static void take(sb_step *st, bool *taken, int node, int out_value)
+{
+    st->fused[st->n_fused++] = node;
+    taken[node] = true;
+    st->out_value = out_value;
+}
+
+/* Mul(v, HardSigmoid(v)) with v read by nothing else: PyTorch's export of hard-swish. Returns
+ * the Mul node, or -1. */
+static int xhardsigmoid_mul(const sb_graph *g, int v, int from, int *hsig)
+{
+    if (g->values[v].consumers != 2)
+        return -1;
+    for (int i = from; i < g->n_nodes; i++) {
+        const sb_node *h = &g->nodes[i];
+        if (h->op != SB_OP_HARDSIGMOID || h->in[0] != v)
+            continue;
+        int mul = sole_consumer(g, h->out[0], i + 1);
+        if (mul < 0 || g->nodes[mul].op != SB_OP_MUL)
+            return -1;
+        const int *in = g->nodes[mul].in;
+        if (!((in[0] == v && in[1] == h->out[0]) || (in[1] == v && in[0] == h->out[0])))
+            return -1;
+        *hsig = i;
+        return mul;
+    }
+    return -1;
+}
+
+/* Folds the activation that alone reads the step's output into it (plain, or the
+ * Mul(x, HardSigmoid(x)) pair). */
+static void fuse_activation(const sb_graph *g, int i, sb_step *st, bool *taken)
+{
+    int next = sole_consumer(g, st->out_value, i + 1), hsig;
+    if (next >= 0 && st->n_fused < SB_MAX_FUSED && as_activation(g, &g->nodes[next], &st->act)) {
+        take(st, taken, next, g->nodes[next].out[0]);
+        return;
+    }
+    int mul = xhardsigmoid_mul(g, st->out_value, i + 1, &hsig);
+    if (mul >= 0 && st->n_fused + 2 <= SB_MAX_FUSED) {
+        const sb_node *h = &g->nodes[hsig];
+        st->act = (sb_act){SB_ACT_XHARDSIGMOID, h->a.hsig.alpha, h->a.hsig.beta};
+        take(st, taken, hsig, h->out[0]);
+        take(st, taken, mul, g->nodes[mul].out[0]);
+    }
+}
+
+/* Folds the BatchNorm and activation that alone read a Conv/Gemm's output into its step,
+ * wherever they sit in the node order: their other inputs are constants, so they can run as
+ * soon as the Conv has. */
+static sb_status fuse_after(const sb_graph *g, int i, sb_step *st, bool *taken, sb_error *err)
 {
     const sb_node *n = &g->nodes[i];
-    *consumed = 1;
     st->out_value = n->out[0];
     bool weights_const = sb_value_f32(g, n->in[1]) != NULL;
     int next = sole_consumer(g, st->out_value, i + 1);
-    if (n->op == SB_OP_CONV && weights_const && next >= 0 && next == i + *consumed &&
+    if (n->op == SB_OP_CONV && weights_const && next >= 0 &&
         g->nodes[next].op == SB_OP_BATCHNORM && g->nodes[next].in[0] == st->out_value &&
         bn_foldable(g, &g->nodes[next])) {
         sb_status s = fold_bn(g, n, &g->nodes[next], st, err);
         if (s)
             return s;
-        st->out_value = g->nodes[next].out[0];
-        (*consumed)++;
-        next = sole_consumer(g, st->out_value, next + 1);
+        take(st, taken, next, g->nodes[next].out[0]);
     }
-    if (next >= 0 && next == i + *consumed && as_activation(g, &g->nodes[next], &st->act)) {
-        st->out_value = g->nodes[next].out[0];
-        (*consumed)++;
-    }
+    fuse_activation(g, i, st, taken);
     return SB_OK;
 }
 
@@ -131,25 +174,29 @@ static sb_status make_steps(sb_plan *p, sb_error *err)
 {
     const sb_graph *g = p->g;
     p->steps = calloc((size_t)g->n_nodes + 1, sizeof *p->steps);
-    if (!p->steps)
+    bool *taken = calloc((size_t)g->n_nodes + 1, sizeof *taken);
+    if (!p->steps || !taken) {
+        free(taken);
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < g->n_nodes;) {
+    }
+    sb_status s = SB_OK;
+    for (int i = 0; i < g->n_nodes && !s; i++) {
+        if (taken[i])
+            continue;
         const sb_node *n = &g->nodes[i];
         sb_step *st = &p->steps[p->n_steps++];
         st->node = i;
         st->out_value = n->out[0];
         st->win = n->a.win;
-        int consumed = 1;
-        if (n->op == SB_OP_CONV || n->op == SB_OP_GEMM) {
-            sb_status s = fuse_after(g, i, st, &consumed, err);
-            if (s)
-                return s;
-        } else if (is_alias_op(n->op) && g->values[n->in[0]].kind != SB_VAL_CONST) {
+        if (n->op == SB_OP_CONV || n->op == SB_OP_GEMM)
+            s = fuse_after(g, i, st, taken, err);
+        else if (n->op == SB_OP_ADD || n->op == SB_OP_MUL)
+            fuse_activation(g, i, st, taken);
+        else if (is_alias_op(n->op) && g->values[n->in[0]].kind != SB_VAL_CONST)
             st->kind = SB_STEP_ALIAS; /* a constant's reshape gets a buffer and a copy */
-        }
-        i += consumed;
     }
-    return SB_OK;
+    free(taken);
+    return s;
 }
 
 /* ---- buffers: one arena, slots reused once their last reader has run ---- */

@@ -7,6 +7,7 @@
 #include "graph.h"
 
 #define SB_MAX_INPUTS 16
+#define SB_MAX_FUSED 4
 
 typedef enum { SB_STEP_NODE = 0, SB_STEP_ALIAS } sb_step_kind;
 
@@ -19,6 +20,8 @@ typedef struct sb_step {
     float *bias;      /* owned when folded or broadcast; NULL: the graph's (or none) */
     sb_window win;    /* window with pads resolved for this batch's input size */
     float clip_min, clip_max;
+    int fused[SB_MAX_FUSED]; /* later nodes folded into this step (BN, activation, Mul) */
+    int n_fused;
 } sb_step;
 
 typedef struct sb_plan {

@@ -31,12 +31,6 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* The nodes a step covers run from its node up to the next step's node. */
-static int step_end(const sb_plan *p, int s)
-{
-    return s + 1 < p->n_steps ? p->steps[s + 1].node : p->g->n_nodes;
-}
-
 static const char *plain_kernel(sb_op op)
 {
     switch (op) {
@@ -77,10 +71,10 @@ static void describe(const sb_plan *p, int s, sb_step_time *out)
     const sb_graph *g = p->g;
     const sb_step *st = &p->steps[s];
     snprintf(out->name, sizeof out->name, "%s", g->nodes[st->node].name);
-    size_t at = 0;
-    for (int i = st->node; i < step_end(p, s) && at < sizeof out->op; i++)
-        at += (size_t)snprintf(out->op + at, sizeof out->op - at, "%s%s", i > st->node ? "+" : "",
-                               sb_op_name(g->nodes[i].op));
+    size_t at = (size_t)snprintf(out->op, sizeof out->op, "%s", sb_op_name(g->nodes[st->node].op));
+    for (int i = 0; i < st->n_fused && at < sizeof out->op; i++)
+        at += (size_t)snprintf(out->op + at, sizeof out->op - at, "+%s",
+                               sb_op_name(g->nodes[st->fused[i]].op));
     step_kernel(p, st, out->kernel, sizeof out->kernel);
 }
 

@@ -22,6 +22,7 @@ typedef struct cli_opts {
     const char *report, *export_path, *save_config;
     const char *method, *range;     /* sweep */
     bool mask;                      /* keep pruned channels as zeros instead of removing them */
+    bool latency_only;              /* bench: no dataset, no throughput */
 } cli_opts;
 
 /* Parses the options every subcommand shares; prints usage on error. Returns 0, or the exit

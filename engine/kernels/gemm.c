@@ -169,6 +169,11 @@ SB_INLINE SB_TGT512 __m512 k512_act(const sb_act *a, __m512 v)
     case SB_ACT_HARDSIGMOID:
         v = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(a->a), v), _mm512_set1_ps(a->b));
         return _mm512_max_ps(zero, _mm512_min_ps(_mm512_set1_ps(1.0f), v));
+    case SB_ACT_XHARDSIGMOID: {
+        __m512 t = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(a->a), v), _mm512_set1_ps(a->b));
+        t = _mm512_max_ps(zero, _mm512_min_ps(_mm512_set1_ps(1.0f), t));
+        return _mm512_mul_ps(v, t);
+    }
     case SB_ACT_HARDSWISH: {
         const __m512 six = _mm512_set1_ps(6.0f);
         __m512 t = _mm512_add_ps(v, _mm512_set1_ps(3.0f));
@@ -295,6 +300,11 @@ SB_INLINE SB_TGT256 __m256 k256_act(const sb_act *a, __m256 v)
     case SB_ACT_HARDSIGMOID:
         v = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(a->a), v), _mm256_set1_ps(a->b));
         return _mm256_max_ps(zero, _mm256_min_ps(_mm256_set1_ps(1.0f), v));
+    case SB_ACT_XHARDSIGMOID: {
+        __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(a->a), v), _mm256_set1_ps(a->b));
+        t = _mm256_max_ps(zero, _mm256_min_ps(_mm256_set1_ps(1.0f), t));
+        return _mm256_mul_ps(v, t);
+    }
     case SB_ACT_HARDSWISH: {
         const __m256 six = _mm256_set1_ps(6.0f);
         __m256 t = _mm256_add_ps(v, _mm256_set1_ps(3.0f));

@@ -14,6 +14,7 @@ typedef enum {
     SB_ACT_HARDSIGMOID, /* max(0, min(1, a*x + b)) */
     SB_ACT_HARDSWISH,   /* x * max(0, min(1, x/6 + 1/2)) */
     SB_ACT_SIGMOID,
+    SB_ACT_XHARDSIGMOID, /* x * max(0, min(1, a*x + b)): exported hard-swish, Mul(x, HardSigmoid(x)) */
 } sb_act_kind;
 
 typedef struct sb_act {

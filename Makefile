@@ -101,7 +101,10 @@ check-asan asan:
 	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDLIBS="-fsanitize=address,undefined $(LDLIBS)" unit e2e
 
-bench: all
+$(BUILD)/bench_gemm: bench/gemm_peak.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench: all $(BUILD)/bench_gemm
 	@scripts/deps.sh bench
 	@bench/run.sh $(BUILD)
 

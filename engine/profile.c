@@ -104,6 +104,7 @@ static void summarise(const sb_plan *p, const stamps *s, double *col, sb_profile
             col[r] = (s->t[r * w + (size_t)k + 1] - s->t[r * w + (size_t)k]) * 1e3;
         describe(p, k, &out->steps[k]);
         out->steps[k].median_ms = median(col, s->run);
+        out->steps[k].min_ms = col[0]; /* sorted by median() */
     }
     for (int r = 0; r < s->run; r++)
         col[r] = (s->t[r * w + (size_t)s->n_steps] - s->t[r * w]) * 1e3;

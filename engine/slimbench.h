@@ -183,6 +183,7 @@ typedef struct sb_step_time {
     char op[48];      /* the ops it runs, e.g. "Conv+BatchNormalization+Relu" */
     char kernel[48];  /* e.g. "im2col-gemm/avx512", "dw-direct/avx512", "elementwise" */
     double median_ms; /* per run of the whole batch */
+    double min_ms;    /* the fastest run: closer to the kernel's own cost on a busy machine */
 } sb_step_time;
 
 typedef struct sb_profile {

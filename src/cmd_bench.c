@@ -21,11 +21,12 @@ static int print_layers(sb_model *m, double seconds)
         sum += prof.steps[i].median_ms;
     printf("\nper-step time at batch 1 (median of %d runs, %d threads):\n", prof.runs,
            prof.threads);
-    printf("%4s  %-28s %-48s %-20s %10s %6s\n", "step", "node", "ops", "kernel", "ms", "%");
+    printf("%4s  %-28s %-48s %-20s %10s %10s %6s\n", "step", "node", "ops", "kernel", "median ms",
+           "min ms", "%");
     for (int i = 0; i < prof.n_steps; i++) {
         const sb_step_time *t = &prof.steps[i];
-        printf("%4d  %-28.28s %-48.48s %-20.20s %10.4f %5.1f%%\n", i, t->name, t->op, t->kernel,
-               t->median_ms, sum > 0 ? 100.0 * t->median_ms / sum : 0.0);
+        printf("%4d  %-28.28s %-48.48s %-20.20s %10.4f %10.4f %5.1f%%\n", i, t->name, t->op,
+               t->kernel, t->median_ms, t->min_ms, sum > 0 ? 100.0 * t->median_ms / sum : 0.0);
     }
     printf("sum of step medians %.4f ms; median of whole runs %.4f ms\n", sum,
            prof.run_median_ms);

@@ -24,7 +24,7 @@ const USAGE = `usage: node bench/ort_run.js MODEL.onnx [--data DIR] [--limit N] 
   --latency-seconds S    duration of the batch-1 latency measurement (default 2; 0 = skip)
   --dump-logits N OUT    write float32 little-endian logits of the first N images to OUT`;
 
-const CSV_HEADER = 'engine,model,threads,batch,images,correct,top1,images_per_s,' +
+const CSV_HEADER = 'engine,model,threads,batch,images,correct,top1,images_per_s,images_per_cpu_s,' +
   'lat_median_ms,lat_min_ms,lat_max_ms';
 
 class UserError extends Error {}
@@ -315,7 +315,7 @@ async function latencyOnly(opt) {
   const tensor = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
   const run = async (t) => (await session.run({ [inputName]: t }))[outputName];
   const lat = await timeRuns(run, [tensor], opt.latencySeconds > 0 ? opt.latencySeconds : 2);
-  const row = [`onnxruntime-${version}`, csvField(opt.model), opt.threads, dims[0], '', '', '', '',
+  const row = [`onnxruntime-${version}`, csvField(opt.model), opt.threads, dims[0], '', '', '', '', '',
     lat.median.toFixed(4), lat.min.toFixed(4), lat.max.toFixed(4)];
   process.stdout.write(CSV_HEADER + '\n' + row.join(',') + '\n');
   if (session.release) await session.release();
@@ -392,12 +392,14 @@ async function main() {
   const lastT = feeds[feeds.length - 1].tensor;
   if (lastT.dims[0] !== feeds[0].tensor.dims[0]) await run(lastT);
 
-  let correct = 0, runMs = 0;
+  let correct = 0, runMs = 0, cpuUs = 0;
   let dumpK = 0, dumpData = null;   // --dump-logits: float32 LE rows of the first dumpN images
   for (const f of feeds) {
-    const t0 = nowMs();
+    const t0 = nowMs(), c0 = process.cpuUsage();
     const out = await run(f.tensor);
     runMs += nowMs() - t0;
+    const c1 = process.cpuUsage(c0);
+    cpuUs += c1.user + c1.system;
     const rows = out.dims[0] === undefined ? 1 : out.dims[0];
     const k = out.data.length / rows;
     if (!Number.isInteger(k) || k < 1 || rows !== f.tensor.dims[0]) {
@@ -452,7 +454,7 @@ async function main() {
   const fmt = (v, d) => (v === null || v === undefined ? '' : v.toFixed(d));
   const row = [
     `onnxruntime-${version}`, csvField(opt.model), opt.threads, batch, total, correct,
-    (correct / total).toFixed(4), fmt(imagesPerS, 1),
+    (correct / total).toFixed(4), fmt(imagesPerS, 1), fmt(total / (cpuUs / 1e6), 1),
     fmt(lat && lat.median, 4), fmt(lat && lat.min, 4), fmt(lat && lat.max, 4),
   ];
   process.stdout.write(CSV_HEADER + '\n' + row.join(',') + '\n');

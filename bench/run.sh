@@ -19,17 +19,17 @@ col() { # col CSV NAME → the value of column NAME in the CSV's second line
 }
 
 printf '%s\n' "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); threads $THREADS; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%s\n' "OpenMP wait policy: ${OMP_WAIT_POLICY:-slimbench default (GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000})}"
-printf '%-16s | %-32s | %-36s\n' "" "batch-1 latency, median (ms)" "throughput, batch 256 (images/s)"
-printf '%-16s | %9s %9s %10s | %11s %11s %10s\n' model slimbench ORT "ORT/sb" slimbench ORT "sb/ORT"
+printf '%s\n' "OpenMP wait policy: ${OMP_WAIT_POLICY:-${GOMP_SPINCOUNT:+GOMP_SPINCOUNT=$GOMP_SPINCOUNT}${GOMP_SPINCOUNT:-slimbench default: passive}}"
+printf '%-16s | %-32s | %-36s | %-36s\n' "" "batch-1 latency, median (ms)" "throughput, batch 256 (images/s)" "images per CPU second, batch 256"
+printf '%-16s | %9s %9s %10s | %11s %11s %10s | %11s %11s %10s\n' model slimbench ORT "ORT/sb" slimbench ORT "sb/ORT" slimbench ORT "sb/ORT"
 for m in sample_models/lenet5.onnx sample_models/resnet8.onnx sample_models/mobilenet_se.onnx; do
     [ -f "$m" ] || continue
     sb=$("$SB" bench "$m" --threads "$THREADS" --seconds "$SECONDS_LAT" --batch 256 --csv)
     ort=$(node bench/ort_run.js "$m" --threads "$THREADS" --batch 256 --latency-seconds "$SECONDS_LAT" 2>/dev/null)
-    sl=$(col "$sb" latency_ms) st=$(col "$sb" images_per_s)
-    ol=$(col "$ort" lat_median_ms) ot=$(col "$ort" images_per_s)
-    awk -v n="$(basename "$m" .onnx)" -v sl="$sl" -v ol="$ol" -v st="$st" -v ot="$ot" \
-        'BEGIN{printf "%-16s | %9.4f %9.4f %9.2fx | %11.0f %11.0f %9.2fx\n", n, sl, ol, ol/sl, st, ot, st/ot}'
+    sl=$(col "$sb" latency_ms) st=$(col "$sb" images_per_s) sc=$(col "$sb" images_per_cpu_s)
+    ol=$(col "$ort" lat_median_ms) ot=$(col "$ort" images_per_s) oc=$(col "$ort" images_per_cpu_s)
+    awk -v n="$(basename "$m" .onnx)" -v sl="$sl" -v ol="$ol" -v st="$st" -v ot="$ot" -v sc="$sc" -v oc="$oc" \
+        'BEGIN{printf "%-16s | %9.4f %9.4f %9.2fx | %11.0f %11.0f %9.2fx | %11.0f %11.0f %9.2fx\n", n, sl, ol, ol/sl, st, ot, st/ot, sc, oc, sc/oc}'
 done
 
 mkdir -p "$BUILD/bench_models"

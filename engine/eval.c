@@ -7,6 +7,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SB_EVAL_BATCH 64
 
@@ -109,6 +110,12 @@ static sb_status run_batches(sb_mbrunner *r, int batch, const sb_dataset *d,
     return SB_OK;
 }
 
+static double cpu_now(void)
+{
+    struct timespec ts;
+    return clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0 ? ts.tv_sec + ts.tv_nsec * 1e-9 : 0;
+}
+
 sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
                   const sb_eval_options *opt, sb_eval_result *res, sb_error *err)
 {
@@ -135,9 +142,10 @@ sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
         sb_mbrunner_free(r);
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
     }
-    double t0 = omp_get_wtime();
+    double t0 = omp_get_wtime(), c0 = cpu_now();
     s = run_batches(r, batch, d, pp, opt, res, logits, err);
     res->seconds = omp_get_wtime() - t0;
+    res->cpu_seconds = cpu_now() - c0;
     free(logits);
     sb_mbrunner_free(r);
     res->loss /= res->images > 0 ? res->images : 1;

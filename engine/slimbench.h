@@ -155,6 +155,7 @@ typedef struct sb_eval_result {
     int agree;     /* top-1 predictions equal to opt->reference's (when given) */
     double loss;   /* mean cross-entropy (natural log) over labelled images */
     double seconds;
+    double cpu_seconds; /* process CPU time (all threads) over the same span as `seconds` */
     int *pred; /* top-1 prediction per image (images entries), owned; free with sb_eval_result_free */
 } sb_eval_result;
 

@@ -56,22 +56,24 @@ int cmd_bench(int argc, char **argv)
         rc = cli_fail(&err);
     } else {
         double ips = r.seconds > 0 ? r.images / r.seconds : 0;
-        char ips_s[32] = "", top1_s[32] = ""; /* empty without data (--latency-only) */
+        char ips_s[32] = "", cpu_s[32] = "", top1_s[32] = ""; /* empty with --latency-only */
         if (d) {
             snprintf(ips_s, sizeof ips_s, "%.1f", ips);
+            snprintf(cpu_s, sizeof cpu_s, "%.1f", r.cpu_seconds > 0 ? r.images / r.cpu_seconds : 0);
             snprintf(top1_s, sizeof top1_s, "%.2f", r.images ? 100.0 * r.correct1 / r.images : 0);
         }
         if (o.csv)
             printf("latency_ms,latency_min_ms,latency_max_ms,runs,images_per_s,top1,threads,"
-                   "batch\n%.4f,%.4f,%.4f,%d,%s,%s,%d,%d\n",
+                   "batch,images_per_cpu_s\n%.4f,%.4f,%.4f,%d,%s,%s,%d,%d,%s\n",
                    lat.median_ms, lat.min_ms, lat.max_ms, lat.runs, ips_s, top1_s, lat.threads,
-                   opt.batch);
+                   opt.batch, cpu_s);
         else
             printf("batch-1 latency: median %.4f ms (min %.4f, max %.4f, %d runs, %d threads)\n",
                    lat.median_ms, lat.min_ms, lat.max_ms, lat.runs, lat.threads);
         if (!o.csv && d)
-            printf("throughput: %.0f images/s at batch %d (top-1 %.2f%%)\n", ips, opt.batch,
-                   r.images ? 100.0 * r.correct1 / r.images : 0);
+            printf("throughput: %.0f images/s at batch %d (top-1 %.2f%%); %.0f images per CPU "
+                   "second\n", ips, opt.batch, r.images ? 100.0 * r.correct1 / r.images : 0,
+                   r.cpu_seconds > 0 ? r.images / r.cpu_seconds : 0);
     }
     if (!rc && !o.csv)
         rc = print_layers(m, o.seconds);

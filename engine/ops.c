@@ -30,8 +30,8 @@ static void op_conv(const op_ctx *c)
     sb_conv_geom geom = sb_step_conv_geom(c->p, c->st);
     const float *w = c->st->weight ? c->st->weight : in_data(c, 1);
     const float *b = c->st->bias ? c->st->bias : has_in(c, 2) ? in_data(c, 2) : NULL;
-    sb_conv2d(&geom, (int)in_shape(c, 0)->dim[0], in_data(c, 0), w, b, &c->st->act, out_data(c),
-              c->p->scratch);
+    sb_conv2d_ex(&geom, (int)in_shape(c, 0)->dim[0], in_data(c, 0), w, c->st->packed, b,
+                 &c->st->act, out_data(c), c->p->scratch);
 }
 
 /* ---- broadcasting ---- */
@@ -263,12 +263,48 @@ static float pool_at(const sb_window *w, const pool_geom *pg, const float *x, in
     return count ? sum / (float)count : 0.0f;
 }
 
+/* Windows that never leave the image (no padding, dilation 1): the same comparisons or sums in
+ * the same order as pool_at, without its bounds checks. */
+static bool pool_inside(const sb_window *w, const pool_geom *pg)
+{
+    for (int d = 0; d < w->spatial && d < 2; d++)
+        if (w->pad_begin[d] || w->pad_end[d] || w->dilation[d] != 1)
+            return false;
+    return (pg->OH - 1) * w->stride[0] + w->kernel[0] <= pg->H &&
+           (pg->OW - 1) * w->stride[1] + w->kernel[1] <= pg->W && w->spatial == 2;
+}
+
+static void pool_plane_inside(const sb_window *w, const pool_geom *pg, const float *x, float *y,
+                              bool is_max)
+{
+    const int kh = w->kernel[0], kw = w->kernel[1];
+    const float count = (float)(kh * kw);
+    for (int64_t oh = 0; oh < pg->OH; oh++)
+        for (int64_t ow = 0; ow < pg->OW; ow++) {
+            const float *b = x + oh * w->stride[0] * pg->W + ow * w->stride[1];
+            float best = -INFINITY, sum = 0;
+            for (int i = 0; i < kh; i++)
+                for (int j = 0; j < kw; j++) {
+                    float v = b[i * pg->W + j];
+                    best = v > best ? v : best;
+                    sum += v;
+                }
+            y[oh * pg->OW + ow] = is_max ? best : sum / count;
+        }
+}
+
 static void op_pool(const op_ctx *c, bool is_max)
 {
     pool_geom pg = pool_geometry(c);
     const sb_window *w = &c->st->win;
     const float *x = in_data(c, 0);
     float *y = out_data(c);
+    if (pool_inside(w, &pg)) {
+#pragma omp parallel for schedule(static) if (pg.planes * pg.OH * pg.OW >= PAR_MIN / 4)
+        for (int64_t p = 0; p < pg.planes; p++)
+            pool_plane_inside(w, &pg, x + p * pg.H * pg.W, y + p * pg.OH * pg.OW, is_max);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (pg.planes * pg.OH * pg.OW >= PAR_MIN / 4)
     for (int64_t p = 0; p < pg.planes; p++)
         for (int64_t oh = 0; oh < pg.OH; oh++)

@@ -283,6 +283,30 @@ static sb_status assign_slots(sb_plan *p, sb_error *err)
     return SB_OK;
 }
 
+/* Constant Conv weights packed once for the GEMM (the step's folded weights, else the graph's). */
+static sb_status prepack_weights(sb_plan *p, sb_error *err)
+{
+    for (int s = 0; s < p->n_steps; s++) {
+        sb_step *st = &p->steps[s];
+        const sb_node *n = &p->g->nodes[st->node];
+        const float *w = st->weight ? st->weight : NULL;
+        if (n->op != SB_OP_CONV || st->kind != SB_STEP_NODE)
+            continue;
+        if (!w)
+            w = sb_value_f32(p->g, n->in[1]);
+        sb_conv_geom geom = sb_step_conv_geom(p, st);
+        size_t need = w ? sb_conv2d_packed_floats(&geom) : 0;
+        if (!need)
+            continue;
+        st->packed = aligned_alloc(64, (need * sizeof(float) + 63) & ~(size_t)63);
+        if (!st->packed)
+            return sb_error_set(err, SB_ERR_NOMEM, "out of memory packing the weights of '%s'",
+                                n->name);
+        sb_conv2d_pack(&geom, w, st->packed);
+    }
+    return SB_OK;
+}
+
 static size_t conv_scratch(const sb_plan *p)
 {
     size_t most = 0;
@@ -305,6 +329,7 @@ void sb_plan_free(sb_plan *p)
     for (int s = 0; s < p->n_steps; s++) {
         free(p->steps[s].weight);
         free(p->steps[s].bias);
+        free(p->steps[s].packed);
     }
     free(p->steps);
     free(p->shapes);
@@ -375,6 +400,10 @@ sb_status sb_plan_new_shapes(sb_graph *g, const sb_shape *in, sb_plan **out, sb_
         return s;
     }
     capture_windows(p);
+    if ((s = prepack_weights(p, err))) {
+        sb_plan_free(p);
+        return s;
+    }
     p->scratch_floats = conv_scratch(p);
     p->arena = aligned_alloc(64, (p->arena_floats * sizeof(float) + 127) & ~(size_t)63);
     p->scratch = aligned_alloc(64, (p->scratch_floats * sizeof(float) + 127) & ~(size_t)63);

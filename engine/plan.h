@@ -20,6 +20,7 @@ typedef struct sb_step {
     float *bias;      /* owned when folded or broadcast; NULL: the graph's (or none) */
     sb_window win;    /* window with pads resolved for this batch's input size */
     float clip_min, clip_max;
+    float *packed;    /* constant Conv weights in the GEMM micro-kernels' layout, owned, or NULL */
     int fused[SB_MAX_FUSED]; /* later nodes folded into this step (BN, activation, Mul) */
     int n_fused;
 } sb_step;

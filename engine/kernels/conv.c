@@ -436,7 +436,8 @@ static size_t im2col_floats(const sb_conv_geom *g)
 /* One image through GEMM, group by group. par: im2col spreads over threads (sb_sgemm decides
  * for itself from omp_in_parallel). */
 static void gemm_image(const sb_conv_geom *g, conv_kind kind, const float *x, const float *w,
-                       const float *bias, const sb_act *act, float *y, float *cols, int par)
+                       const float *packed, const float *bias, const sb_act *act, float *y,
+                       float *cols, int par)
 {
     const int Cg = g->C / g->group, Mg = g->M / g->group;
     const int K = Cg * g->kh * g->kw, N = g->OH * g->OW;
@@ -453,7 +454,12 @@ static void gemm_image(const sb_conv_geom *g, conv_kind kind, const float *x, co
             .alpha = 1.0f,
             .act = act ? *act : (sb_act){SB_ACT_NONE, 0.0f, 0.0f},
         };
-        sb_sgemm(0, 0, Mg, N, K, w + (size_t)gi * Mg * K, K, B, N, y + (size_t)gi * Mg * N, N, &ep);
+        float *yg = y + (size_t)gi * Mg * N;
+        if (packed)
+            sb_sgemm_prepacked(Mg, N, K, packed + (size_t)gi * sb_sgemm_packed_a_floats(Mg, K), B,
+                               N, yg, N, &ep);
+        else
+            sb_sgemm(0, 0, Mg, N, K, w + (size_t)gi * Mg * K, K, B, N, yg, N, &ep);
     }
 }
 
@@ -485,8 +491,31 @@ size_t sb_conv2d_scratch(const sb_conv_geom *g, int n, int threads)
     return slices * slice_floats(g, kind);
 }
 
+size_t sb_conv2d_packed_floats(const sb_conv_geom *g)
+{
+    if (conv_kind_of(g) == CONV_DEPTHWISE)
+        return 0;
+    const int Mg = g->M / g->group, K = g->C / g->group * g->kh * g->kw;
+    return (size_t)g->group * sb_sgemm_packed_a_floats(Mg, K);
+}
+
+void sb_conv2d_pack(const sb_conv_geom *g, const float *w, float *packed)
+{
+    const int Mg = g->M / g->group, K = g->C / g->group * g->kh * g->kw;
+    for (int gi = 0; gi < g->group; gi++)
+        sb_sgemm_pack_a(Mg, K, w + (size_t)gi * Mg * K, K,
+                        packed + (size_t)gi * sb_sgemm_packed_a_floats(Mg, K));
+}
+
 void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const float *bias,
                const sb_act *act, float *y, float *scratch)
+{
+    sb_conv2d_ex(g, n, x, w, NULL, bias, act, y, scratch);
+}
+
+void sb_conv2d_ex(const sb_conv_geom *g, int n, const float *x, const float *w,
+                  const float *packed, const float *bias, const sb_act *act, float *y,
+                  float *scratch)
 {
     if (n <= 0 || g->M <= 0 || g->OH <= 0 || g->OW <= 0)
         return;
@@ -508,7 +537,7 @@ void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, con
             if (kind == CONV_DEPTHWISE)
                 dw_image(g, x + i * in_n, w, bias, act, y + i * out_n, s, 0);
             else
-                gemm_image(g, kind, x + i * in_n, w, bias, act, y + i * out_n, s, 0);
+                gemm_image(g, kind, x + i * in_n, w, packed, bias, act, y + i * out_n, s, 0);
         }
         return;
     }
@@ -516,6 +545,7 @@ void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, con
         if (kind == CONV_DEPTHWISE)
             dw_image(g, x + i * in_n, w, bias, act, y + i * out_n, scratch, T > 1);
         else
-            gemm_image(g, kind, x + i * in_n, w, bias, act, y + i * out_n, scratch, T > 1);
+            gemm_image(g, kind, x + i * in_n, w, packed, bias, act, y + i * out_n, scratch,
+                       T > 1);
     }
 }

@@ -56,10 +56,13 @@ sb_status sb_mbrunner_new(sb_model *m, int batch, sb_mbrunner **out, sb_error *e
     int want = (batch + r->mb - 1) / r->mb;
     r->m = m;
     for (; r->n_plans < threads && r->n_plans < want; r->n_plans++)
+    {
         if ((s = sb_plan_new(m->g, r->mb, &r->plans[r->n_plans], err))) {
             sb_mbrunner_free(r);
             return s;
         }
+        sb_plan_borrow_packs(r->plans[r->n_plans], p1); /* one copy of the packed weights */
+    }
     const sb_graph *g = m->g;
     r->classes = (int)(sb_shape_count(&r->plans[0]->shapes[g->outputs[0]]) / r->mb);
     r->per_image = (size_t)(sb_shape_count(&r->plans[0]->shapes[g->inputs[0]]) / r->mb);

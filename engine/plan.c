@@ -322,6 +322,21 @@ static size_t conv_scratch(const sb_plan *p)
     return most;
 }
 
+void sb_plan_borrow_packs(sb_plan *p, const sb_plan *donor)
+{
+    if (p->packs_borrowed || p->g != donor->g || p->n_steps != donor->n_steps)
+        return;
+    for (int s = 0; s < p->n_steps; s++)
+        if (p->steps[s].node != donor->steps[s].node ||
+            !p->steps[s].packed != !donor->steps[s].packed)
+            return;
+    for (int s = 0; s < p->n_steps; s++) {
+        free(p->steps[s].packed);
+        p->steps[s].packed = donor->steps[s].packed;
+    }
+    p->packs_borrowed = true;
+}
+
 void sb_plan_free(sb_plan *p)
 {
     if (!p)
@@ -329,7 +344,8 @@ void sb_plan_free(sb_plan *p)
     for (int s = 0; s < p->n_steps; s++) {
         free(p->steps[s].weight);
         free(p->steps[s].bias);
-        free(p->steps[s].packed);
+        if (!p->packs_borrowed)
+            free(p->steps[s].packed);
     }
     free(p->steps);
     free(p->shapes);

@@ -40,9 +40,15 @@ static void default_wait_policy(char **argv)
 {
     if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
         return;
+    /* The binary's own path, not /proc/self/exe: the process keeps its name ("slimbench"). */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || n >= (ssize_t)sizeof self - 1)
+        return; /* no /proc: carry on with libgomp's default */
+    self[n] = '\0';
     setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);
-    /* no /proc: carry on with the default policy */
+    execv(self, argv);
+    unsetenv("OMP_WAIT_POLICY"); /* exec failed: the policy was not applied */
 }
 
 int main(int argc, char **argv)

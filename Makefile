@@ -113,7 +113,10 @@ check-tsan tsan:
 	    LDLIBS="-fsanitize=thread $(LDLIBS)" build-tsan/slimbench
 	@scripts/check_tsan.sh build-tsan
 
-bench: all
+$(BUILD)/bench_gemm: bench/gemm_peak.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench: all $(BUILD)/bench_gemm
 	@scripts/deps.sh bench
 	@bench/run.sh $(BUILD)
 

@@ -12,17 +12,19 @@ const path = require('path');
 const zlib = require('zlib');
 
 const USAGE = `usage: node bench/ort_run.js MODEL.onnx [--data DIR] [--limit N] [--batch B]
-         [--threads T] [--latency-seconds S] [--dump-logits N OUT.bin]
+         [--threads T] [--latency-seconds S] [--dump-logits N OUT.bin] [--latency-only]
 
   --data DIR             test split (t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]);
                          default /usr/share/datasets/fashion-mnist
   --limit N              evaluate only the first N images (0 = all; default all)
   --batch B              evaluation batch size (default 256)
   --threads T            intra-op threads (default 2); inter-op threads are always 1
+  --latency-only         batch-1 latency on a zero input of the model's shape; no data,
+                         empty throughput and accuracy columns
   --latency-seconds S    duration of the batch-1 latency measurement (default 2; 0 = skip)
   --dump-logits N OUT    write float32 little-endian logits of the first N images to OUT`;
 
-const CSV_HEADER = 'engine,model,threads,batch,images,correct,top1,images_per_s,' +
+const CSV_HEADER = 'engine,model,threads,batch,images,correct,top1,images_per_s,images_per_cpu_s,' +
   'lat_median_ms,lat_min_ms,lat_max_ms';
 
 class UserError extends Error {}
@@ -42,13 +44,14 @@ function parseIntArg(name, s, min) {
 function parseArgs(argv) {
   const o = {
     model: null, data: '/usr/share/datasets/fashion-mnist', limit: 0, batch: 256, threads: 2,
-    latencySeconds: 2, dumpN: 0, dumpPath: null,
+    latencySeconds: 2, dumpN: 0, dumpPath: null, latencyOnly: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     switch (a) {
       case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0); break;
       case '--data': if (argv[i + 1] === undefined) fail(`--data needs a value\n${USAGE}`); o.data = argv[++i]; break;
+      case '--latency-only': o.latencyOnly = true; break;
       case '--limit': o.limit = parseIntArg(a, argv[++i], 0); break;
       case '--batch': o.batch = parseIntArg(a, argv[++i], 1); break;
       case '--threads': o.threads = parseIntArg(a, argv[++i], 1); break;
@@ -278,6 +281,46 @@ function csvField(s) {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
+// Batch-1 runs for S seconds after a warm-up; median, min and max in ms.
+async function timeRuns(run, tensors, seconds) {
+  const w0 = nowMs();
+  for (let i = 0; i < 10 && nowMs() - w0 < 200; i++) await run(tensors[i % tensors.length]);
+  const times = [];
+  const budget = seconds * 1000, l0 = nowMs();
+  do {
+    const t0 = nowMs();
+    await run(tensors[times.length % tensors.length]);
+    times.push(nowMs() - t0);
+  } while (nowMs() - l0 < budget || times.length < 3);
+  times.sort((a, b) => a - b);
+  note(`latency: ${times.length} runs in ${((nowMs() - l0) / 1000).toFixed(2)} s`);
+  return { median: median(times), min: times[0], max: times[times.length - 1], runs: times.length };
+}
+
+async function latencyOnly(opt) {
+  const { ort, version } = loadOrt();
+  let session;
+  try {
+    session = await ort.InferenceSession.create(opt.model, {
+      executionProviders: ['cpu'], intraOpNumThreads: opt.threads, interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+    });
+  } catch (e) {
+    fail(`onnxruntime cannot load ${opt.model}: ${e.message}`);
+  }
+  const inputName = session.inputNames[0], outputName = session.outputNames[0];
+  const meta = (session.inputMetadata || [])[0] || {};
+  const dims = (meta.shape || []).map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : NaN));
+  if (!dims.length || dims.some(Number.isNaN)) fail(`model input '${inputName}' has no fixed shape besides the batch`);
+  const tensor = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+  const run = async (t) => (await session.run({ [inputName]: t }))[outputName];
+  const lat = await timeRuns(run, [tensor], opt.latencySeconds > 0 ? opt.latencySeconds : 2);
+  const row = [`onnxruntime-${version}`, csvField(opt.model), opt.threads, dims[0], '', '', '', '', '',
+    lat.median.toFixed(4), lat.min.toFixed(4), lat.max.toFixed(4)];
+  process.stdout.write(CSV_HEADER + '\n' + row.join(',') + '\n');
+  if (session.release) await session.release();
+}
+
 async function main() {
   const opt = parseArgs(process.argv.slice(2));
 
@@ -288,6 +331,7 @@ async function main() {
   try { props = readModelMetadata(modelBytes); } catch (e) { fail(`${opt.model}: not a valid ONNX model (${e.message})`); }
   modelBytes = null;
 
+  if (opt.latencyOnly) return latencyOnly(opt);
   const ds = loadTestSplit(opt.data);
   const total = opt.limit > 0 ? Math.min(opt.limit, ds.n) : ds.n;
   if (opt.dumpN > total) fail(`--dump-logits ${opt.dumpN}: only ${total} images are evaluated`);
@@ -348,12 +392,14 @@ async function main() {
   const lastT = feeds[feeds.length - 1].tensor;
   if (lastT.dims[0] !== feeds[0].tensor.dims[0]) await run(lastT);
 
-  let correct = 0, runMs = 0;
+  let correct = 0, runMs = 0, cpuUs = 0;
   let dumpK = 0, dumpData = null;   // --dump-logits: float32 LE rows of the first dumpN images
   for (const f of feeds) {
-    const t0 = nowMs();
+    const t0 = nowMs(), c0 = process.cpuUsage();
     const out = await run(f.tensor);
     runMs += nowMs() - t0;
+    const c1 = process.cpuUsage(c0);
+    cpuUs += c1.user + c1.system;
     const rows = out.dims[0] === undefined ? 1 : out.dims[0];
     const k = out.data.length / rows;
     if (!Number.isInteger(k) || k < 1 || rows !== f.tensor.dims[0]) {
@@ -408,7 +454,7 @@ async function main() {
   const fmt = (v, d) => (v === null || v === undefined ? '' : v.toFixed(d));
   const row = [
     `onnxruntime-${version}`, csvField(opt.model), opt.threads, batch, total, correct,
-    (correct / total).toFixed(4), fmt(imagesPerS, 1),
+    (correct / total).toFixed(4), fmt(imagesPerS, 1), fmt(total / (cpuUs / 1e6), 1),
     fmt(lat && lat.median, 4), fmt(lat && lat.min, 4), fmt(lat && lat.max, 4),
   ];
   process.stdout.write(CSV_HEADER + '\n' + row.join(',') + '\n');

@@ -1,12 +1,13 @@
 /* Accuracy over a dataset: batches through one plan, with progress and cancellation between
  * batches. Per-image results do not depend on the batch size or the thread count, so the
  * accuracy is the same however it is run. */
-#include "model.h"
+#include "microbatch.h"
 
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SB_EVAL_BATCH 64
 
@@ -66,27 +67,18 @@ static void score_batch(const sb_dataset *d, const float *logits, int classes, i
     }
 }
 
-static sb_status run_batches(sb_model *m, sb_plan *p, const sb_dataset *d,
+static sb_status run_batches(sb_mbrunner *r, int batch, const sb_dataset *d,
                              const sb_preprocess *pp, const sb_eval_options *opt,
-                             sb_eval_result *res, sb_error *err)
+                             sb_eval_result *res, float *logits, sb_error *err)
 {
-    const sb_graph *g = m->g;
-    int total = res->images, batch = p->batch;
-    int classes = (int)(sb_shape_count(&p->shapes[g->outputs[0]]) / batch);
-    float *in = sb_plan_value(p, g->inputs[0]);
-    size_t per_image = (size_t)(sb_shape_count(&p->shapes[g->inputs[0]]) / batch);
+    int total = res->images;
     sb_eval_progress prog = {.total = total};
     for (int start = 0; start < total; start += batch) {
         int count = total - start < batch ? total - start : batch;
-        if (count < batch) /* the tail runs in the same plan, padded with zeros */
-            memset(in + (size_t)count * per_image, 0, (size_t)(batch - count) * per_image * 4);
-        sb_status s = sb_dataset_read(d, pp, start, count, in, err);
-        if (!s)
-            s = sb_plan_run(p, opt->cancel, err);
+        sb_status s = sb_mbrunner_run(r, d, pp, start, count, logits, opt->cancel, err);
         if (s)
             return s;
-        score_batch(d, sb_plan_value(p, g->outputs[0]), classes, start, count, opt->reference,
-                    res);
+        score_batch(d, logits, r->classes, start, count, opt->reference, res);
         prog.done = start + count;
         prog.correct1 = res->correct1;
         prog.correct5 = res->correct5;
@@ -96,6 +88,12 @@ static sb_status run_batches(sb_model *m, sb_plan *p, const sb_dataset *d,
             return sb_error_set(err, SB_ERR_CANCELLED, "evaluation cancelled");
     }
     return SB_OK;
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    return clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0 ? ts.tv_sec + ts.tv_nsec * 1e-9 : 0;
 }
 
 sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
@@ -113,16 +111,23 @@ sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
     int batch = opt->batch > 0 ? opt->batch : SB_EVAL_BATCH;
     if (batch > total)
         batch = total > 0 ? total : 1;
-    sb_plan *p;
-    if ((s = sb_model_plan(m, batch, &p, err)))
+    sb_mbrunner *r;
+    if ((s = sb_mbrunner_new(m, batch, &r, err)))
         return s;
     res->images = total;
     res->pred = calloc((size_t)total + 1, sizeof *res->pred);
-    if (!res->pred)
+    float *logits = malloc((size_t)batch * (size_t)r->classes * sizeof *logits);
+    if (!res->pred || !logits) {
+        free(logits);
+        sb_mbrunner_free(r);
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
-    double t0 = omp_get_wtime();
-    s = run_batches(m, p, d, pp, opt, res, err);
+    }
+    double t0 = omp_get_wtime(), c0 = cpu_now();
+    s = run_batches(r, batch, d, pp, opt, res, logits, err);
     res->seconds = omp_get_wtime() - t0;
+    res->cpu_seconds = cpu_now() - c0;
+    free(logits);
+    sb_mbrunner_free(r);
     res->loss /= res->images > 0 ? res->images : 1;
     return s;
 }

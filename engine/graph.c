@@ -177,15 +177,30 @@ sb_conv_geom sb_conv_geometry(const sb_shape *x, const sb_shape *y, const sb_win
         .group = w->group};
 }
 
+/* Sum of n floats as GAP_LANES interleaved partial sums, then their pairwise tree: independent
+ * chains (one vector add per step) instead of one long dependent chain; the order depends on n
+ * only. */
+#define GAP_LANES 16
+static float plane_sum(const float *x, int64_t n)
+{
+    float acc[GAP_LANES] = {0};
+    int64_t i = 0;
+    for (; i + GAP_LANES <= n; i += GAP_LANES)
+        for (int j = 0; j < GAP_LANES; j++)
+            acc[j] += x[i + j];
+    for (int j = 0; i < n; i++, j++)
+        acc[j] += x[i];
+    for (int w = GAP_LANES / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++)
+            acc[j] += acc[j + w];
+    return acc[0];
+}
+
 void sb_global_avgpool(const float *x, int64_t planes, int64_t size, float *y)
 {
 #pragma omp parallel for schedule(static) if (planes * size >= 32768)
-    for (int64_t p = 0; p < planes; p++) {
-        float sum = 0;
-        for (int64_t i = 0; i < size; i++)
-            sum += x[p * size + i];
-        y[p] = sum / (float)size;
-    }
+    for (int64_t p = 0; p < planes; p++)
+        y[p] = plane_sum(x + p * size, size) / (float)size;
 }
 
 int sb_graph_insert_before(sb_graph *g, int before, int slot, sb_op op, const char *name)

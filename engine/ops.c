@@ -36,8 +36,8 @@ static void op_conv(const op_ctx *c)
         sb_conv2d_sparse(&geom, (int)in_shape(c, 0)->dim[0], in_data(c, 0), c->st->csr, b,
                          &c->st->act, out_data(c), c->p->scratch);
     else
-        sb_conv2d(&geom, (int)in_shape(c, 0)->dim[0], in_data(c, 0), w, b, &c->st->act,
-                  out_data(c), c->p->scratch);
+        sb_conv2d_ex(&geom, (int)in_shape(c, 0)->dim[0], in_data(c, 0), w, c->st->packed, b,
+                     &c->st->act, out_data(c), c->p->scratch);
 }
 
 /* ---- broadcasting ---- */
@@ -117,6 +117,26 @@ static void binary_bcast(const bcast *bc, const float *a, const float *b, float 
     }
 }
 
+/* a [rows x inner] (op) one value of b per row: the SE scale (N,C,H,W * N,C,1,1) and its
+ * kind. True when the shapes have that form (either operand may be the per-row one). */
+static bool per_row_binary(const op_ctx *c, bool mul, const float *a, const float *b, float *o)
+{
+    const sb_shape *os = out_shape(c), *as = in_shape(c, 0), *bs = in_shape(c, 1);
+    int64_t n = sb_shape_count(os), na = sb_shape_count(as), nb = sb_shape_count(bs);
+    if (os->rank != 4 || as->rank != 4 || bs->rank != 4 || (na == n) == (nb == n))
+        return false;
+    const sb_shape *small = na == n ? bs : as;
+    if (small->dim[0] != os->dim[0] || small->dim[1] != os->dim[1] || small->dim[2] != 1 ||
+        small->dim[3] != 1)
+        return false;
+    const float *full = na == n ? a : b, *row = na == n ? b : a;
+    int64_t rows = os->dim[0] * os->dim[1], inner = os->dim[2] * os->dim[3];
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t r = 0; r < rows; r++)
+        binary_row(mul, full + r * inner, 1, row + r, 0, o + r * inner, inner);
+    return true;
+}
+
 static void op_binary(const op_ctx *c, bool mul)
 {
     const float *a = in_data(c, 0), *b = in_data(c, 1);
@@ -129,7 +149,7 @@ static void op_binary(const op_ctx *c, bool mul)
             int64_t len = i == chunks - 1 ? n - i * chunk : chunk;
             binary_row(mul, a + i * chunk, 1, b + i * chunk, 1, o + i * chunk, len);
         }
-    } else {
+    } else if (!per_row_binary(c, mul, a, b, o)) {
         sb_shape b_shape = sb_binary_b_shape(c->n, in_shape(c, 0), in_shape(c, 1));
         bcast bc = make_bcast(in_shape(c, 0), &b_shape, out_shape(c));
         binary_bcast(&bc, a, b, o, mul);
@@ -249,12 +269,48 @@ static float pool_at(const sb_window *w, const pool_geom *pg, const float *x, in
     return count ? sum / (float)count : 0.0f;
 }
 
+/* Windows that never leave the image (no padding, dilation 1): the same comparisons or sums in
+ * the same order as pool_at, without its bounds checks. */
+static bool pool_inside(const sb_window *w, const pool_geom *pg)
+{
+    for (int d = 0; d < w->spatial && d < 2; d++)
+        if (w->pad_begin[d] || w->pad_end[d] || w->dilation[d] != 1)
+            return false;
+    return (pg->OH - 1) * w->stride[0] + w->kernel[0] <= pg->H &&
+           (pg->OW - 1) * w->stride[1] + w->kernel[1] <= pg->W && w->spatial == 2;
+}
+
+static void pool_plane_inside(const sb_window *w, const pool_geom *pg, const float *x, float *y,
+                              bool is_max)
+{
+    const int kh = w->kernel[0], kw = w->kernel[1];
+    const float count = (float)(kh * kw);
+    for (int64_t oh = 0; oh < pg->OH; oh++)
+        for (int64_t ow = 0; ow < pg->OW; ow++) {
+            const float *b = x + oh * w->stride[0] * pg->W + ow * w->stride[1];
+            float best = -INFINITY, sum = 0;
+            for (int i = 0; i < kh; i++)
+                for (int j = 0; j < kw; j++) {
+                    float v = b[i * pg->W + j];
+                    best = v > best ? v : best;
+                    sum += v;
+                }
+            y[oh * pg->OW + ow] = is_max ? best : sum / count;
+        }
+}
+
 static void op_pool(const op_ctx *c, bool is_max)
 {
     pool_geom pg = pool_geometry(c);
     const sb_window *w = &c->st->win;
     const float *x = in_data(c, 0);
     float *y = out_data(c);
+    if (pool_inside(w, &pg)) {
+#pragma omp parallel for schedule(static) if (pg.planes * pg.OH * pg.OW >= PAR_MIN / 4)
+        for (int64_t p = 0; p < pg.planes; p++)
+            pool_plane_inside(w, &pg, x + p * pg.H * pg.W, y + p * pg.OH * pg.OW, is_max);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (pg.planes * pg.OH * pg.OW >= PAR_MIN / 4)
     for (int64_t p = 0; p < pg.planes; p++)
         for (int64_t oh = 0; oh < pg.OH; oh++)

@@ -89,28 +89,71 @@ static bool bn_foldable(const sb_graph *g, const sb_node *bn)
     return true;
 }
 
-/* Folds a following BatchNorm and activation into a Conv/Gemm step; returns nodes consumed. */
-static sb_status fuse_after(const sb_graph *g, int i, sb_step *st, int *consumed, sb_error *err)
+static void take(sb_step *st, bool *taken, int node, int out_value)
+{
+    st->fused[st->n_fused++] = node;
+    taken[node] = true;
+    st->out_value = out_value;
+}
+
+/* Mul(v, HardSigmoid(v)) with v read by nothing else: PyTorch's export of hard-swish. Returns
+ * the Mul node, or -1. */
+static int xhardsigmoid_mul(const sb_graph *g, int v, int from, int *hsig)
+{
+    if (g->values[v].consumers != 2)
+        return -1;
+    for (int i = from; i < g->n_nodes; i++) {
+        const sb_node *h = &g->nodes[i];
+        if (h->op != SB_OP_HARDSIGMOID || h->in[0] != v)
+            continue;
+        int mul = sole_consumer(g, h->out[0], i + 1);
+        if (mul < 0 || g->nodes[mul].op != SB_OP_MUL)
+            return -1;
+        const int *in = g->nodes[mul].in;
+        if (!((in[0] == v && in[1] == h->out[0]) || (in[1] == v && in[0] == h->out[0])))
+            return -1;
+        *hsig = i;
+        return mul;
+    }
+    return -1;
+}
+
+/* Folds the activation that alone reads the step's output into it (plain, or the
+ * Mul(x, HardSigmoid(x)) pair). */
+static void fuse_activation(const sb_graph *g, int i, sb_step *st, bool *taken)
+{
+    int next = sole_consumer(g, st->out_value, i + 1), hsig;
+    if (next >= 0 && st->n_fused < SB_MAX_FUSED && as_activation(g, &g->nodes[next], &st->act)) {
+        take(st, taken, next, g->nodes[next].out[0]);
+        return;
+    }
+    int mul = xhardsigmoid_mul(g, st->out_value, i + 1, &hsig);
+    if (mul >= 0 && st->n_fused + 2 <= SB_MAX_FUSED) {
+        const sb_node *h = &g->nodes[hsig];
+        st->act = (sb_act){SB_ACT_XHARDSIGMOID, h->a.hsig.alpha, h->a.hsig.beta};
+        take(st, taken, hsig, h->out[0]);
+        take(st, taken, mul, g->nodes[mul].out[0]);
+    }
+}
+
+/* Folds the BatchNorm and activation that alone read a Conv/Gemm's output into its step,
+ * wherever they sit in the node order: their other inputs are constants, so they can run as
+ * soon as the Conv has. */
+static sb_status fuse_after(const sb_graph *g, int i, sb_step *st, bool *taken, sb_error *err)
 {
     const sb_node *n = &g->nodes[i];
-    *consumed = 1;
     st->out_value = n->out[0];
     bool weights_const = sb_value_f32(g, n->in[1]) != NULL;
     int next = sole_consumer(g, st->out_value, i + 1);
-    if (n->op == SB_OP_CONV && weights_const && next >= 0 && next == i + *consumed &&
+    if (n->op == SB_OP_CONV && weights_const && next >= 0 &&
         g->nodes[next].op == SB_OP_BATCHNORM && g->nodes[next].in[0] == st->out_value &&
         bn_foldable(g, &g->nodes[next])) {
         sb_status s = fold_bn(g, n, &g->nodes[next], st, err);
         if (s)
             return s;
-        st->out_value = g->nodes[next].out[0];
-        (*consumed)++;
-        next = sole_consumer(g, st->out_value, next + 1);
+        take(st, taken, next, g->nodes[next].out[0]);
     }
-    if (next >= 0 && next == i + *consumed && as_activation(g, &g->nodes[next], &st->act)) {
-        st->out_value = g->nodes[next].out[0];
-        (*consumed)++;
-    }
+    fuse_activation(g, i, st, taken);
     return SB_OK;
 }
 
@@ -133,25 +176,29 @@ static sb_status make_steps(sb_plan *p, sb_error *err)
 {
     const sb_graph *g = p->g;
     p->steps = calloc((size_t)g->n_nodes + 1, sizeof *p->steps);
-    if (!p->steps)
+    bool *taken = calloc((size_t)g->n_nodes + 1, sizeof *taken);
+    if (!p->steps || !taken) {
+        free(taken);
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < g->n_nodes;) {
+    }
+    sb_status s = SB_OK;
+    for (int i = 0; i < g->n_nodes && !s; i++) {
+        if (taken[i])
+            continue;
         const sb_node *n = &g->nodes[i];
         sb_step *st = &p->steps[p->n_steps++];
         st->node = i;
         st->out_value = n->out[0];
         st->win = n->a.win;
-        int consumed = 1;
-        if (n->op == SB_OP_CONV || n->op == SB_OP_GEMM) {
-            sb_status s = fuse_after(g, i, st, &consumed, err);
-            if (s)
-                return s;
-        } else if (is_alias_op(n->op) && g->values[n->in[0]].kind != SB_VAL_CONST) {
+        if (n->op == SB_OP_CONV || n->op == SB_OP_GEMM)
+            s = fuse_after(g, i, st, taken, err);
+        else if (n->op == SB_OP_ADD || n->op == SB_OP_MUL)
+            fuse_activation(g, i, st, taken);
+        else if (is_alias_op(n->op) && g->values[n->in[0]].kind != SB_VAL_CONST)
             st->kind = SB_STEP_ALIAS; /* a constant's reshape gets a buffer and a copy */
-        }
-        i += consumed;
     }
-    return SB_OK;
+    free(taken);
+    return s;
 }
 
 /* ---- buffers: one arena, slots reused once their last reader has run ---- */
@@ -238,6 +285,31 @@ static sb_status assign_slots(sb_plan *p, sb_error *err)
     return SB_OK;
 }
 
+/* Constant Conv weights packed once for the dense GEMM (the step's folded weights, else the
+ * graph's); steps on the sparse or int8 kernels keep their own formats. */
+static sb_status prepack_weights(sb_plan *p, sb_error *err)
+{
+    for (int s = 0; s < p->n_steps; s++) {
+        sb_step *st = &p->steps[s];
+        const sb_node *n = &p->g->nodes[st->node];
+        const float *w = st->weight ? st->weight : NULL;
+        if (n->op != SB_OP_CONV || st->kind != SB_STEP_NODE || st->csr || st->q)
+            continue;
+        if (!w)
+            w = sb_value_f32(p->g, n->in[1]);
+        sb_conv_geom geom = sb_step_conv_geom(p, st);
+        size_t need = w ? sb_conv2d_packed_floats(&geom) : 0;
+        if (!need)
+            continue;
+        st->packed = aligned_alloc(64, (need * sizeof(float) + 63) & ~(size_t)63);
+        if (!st->packed)
+            return sb_error_set(err, SB_ERR_NOMEM, "out of memory packing the weights of '%s'",
+                                n->name);
+        sb_conv2d_pack(&geom, w, st->packed);
+    }
+    return SB_OK;
+}
+
 static size_t conv_scratch(const sb_plan *p)
 {
     size_t most = 0;
@@ -253,6 +325,21 @@ static size_t conv_scratch(const sb_plan *p)
     return most;
 }
 
+void sb_plan_borrow_packs(sb_plan *p, const sb_plan *donor)
+{
+    if (p->packs_borrowed || p->g != donor->g || p->n_steps != donor->n_steps)
+        return;
+    for (int s = 0; s < p->n_steps; s++)
+        if (p->steps[s].node != donor->steps[s].node ||
+            !p->steps[s].packed != !donor->steps[s].packed)
+            return;
+    for (int s = 0; s < p->n_steps; s++) {
+        free(p->steps[s].packed);
+        p->steps[s].packed = donor->steps[s].packed;
+    }
+    p->packs_borrowed = true;
+}
+
 void sb_plan_free(sb_plan *p)
 {
     if (!p)
@@ -262,6 +349,8 @@ void sb_plan_free(sb_plan *p)
         free(p->steps[s].bias);
         sb_qstep_free(p->steps[s].q);
         sb_plan_step_kernel_free(&p->steps[s]);
+        if (!p->packs_borrowed)
+            free(p->steps[s].packed);
     }
     free(p->steps);
     free(p->shapes);
@@ -335,7 +424,7 @@ sb_status sb_plan_new_shapes(sb_graph *g, const sb_shape *in, sb_plan **out, sb_
     p->scratch_floats = conv_scratch(p);
     if (sb_qplan_scratch_floats(p) > p->scratch_floats)
         p->scratch_floats = sb_qplan_scratch_floats(p);
-    if ((s = sb_plan_choose_kernels(p, err))) {
+    if ((s = sb_plan_choose_kernels(p, err)) || (s = prepack_weights(p, err))) {
         sb_plan_free(p);
         return s;
     }

@@ -7,6 +7,7 @@
 #include "graph.h"
 
 #define SB_MAX_INPUTS 16
+#define SB_MAX_FUSED 4
 
 typedef enum { SB_STEP_NODE = 0, SB_STEP_ALIAS } sb_step_kind;
 
@@ -21,6 +22,9 @@ typedef struct sb_step {
     float clip_min, clip_max;
     struct sb_qstep *q; /* int8 execution or kernel label (qplan.h), owned; NULL: f32 */
     struct sb_csr *csr; /* sparse weights when the step runs the sparse kernel (plan_kernel.c) */
+    float *packed;    /* constant Conv weights in the GEMM micro-kernels' layout, owned, or NULL */
+    int fused[SB_MAX_FUSED]; /* later nodes folded into this step (BN, activation, Mul) */
+    int n_fused;
 } sb_step;
 
 typedef struct sb_plan {
@@ -37,6 +41,7 @@ typedef struct sb_plan {
     sb_step *steps;
     int n_steps;
     int threads;
+    bool packs_borrowed; /* steps' packed weights belong to another plan (sb_plan_borrow_packs) */
 } sb_plan;
 
 /* Builds a plan for `batch` images (the graph's shapes are re-inferred); batch 0 plans the
@@ -45,6 +50,9 @@ sb_status sb_plan_new(sb_graph *g, int batch, sb_plan **out, sb_error *err);
 /* Builds a plan for explicit input shapes (all dimensions known). */
 sb_status sb_plan_new_shapes(sb_graph *g, const sb_shape *inputs, sb_plan **out, sb_error *err);
 void sb_plan_free(sb_plan *p);
+/* Makes p use donor's packed weights (same graph, any batch: the packing depends on the weights
+ * only) and frees its own; donor must outlive p. */
+void sb_plan_borrow_packs(sb_plan *p, const sb_plan *donor);
 /* Pointer to value v's storage in the plan (activations) or the graph (constants). */
 float *sb_plan_value(const sb_plan *p, int v);
 /* Runs the plan; inputs must already be written to sb_plan_value(p, g->inputs[i]).

@@ -162,9 +162,12 @@ static bool gemm_shaped(const sb_plan *p, const sb_step *st)
  * folded BatchNorm's gamma / sqrt(var + eps), computed as plan.c folds it. */
 static void fold_scales(const sb_plan *p, const sb_step *st, float *s)
 {
-    if (!st->weight)
+    const sb_node *bn = NULL;
+    for (int i = 0; i < st->n_fused && !bn; i++)
+        if (p->g->nodes[st->fused[i]].op == SB_OP_BATCHNORM)
+            bn = &p->g->nodes[st->fused[i]];
+    if (!st->weight || !bn)
         return;
-    const sb_node *bn = &p->g->nodes[st->node + 1];
     const float *gamma = sb_value_f32(p->g, bn->in[1]), *var = sb_value_f32(p->g, bn->in[4]);
     const int M = (int)p->g->values[p->g->nodes[st->node].in[1]].shape.dim[0];
     for (int o = 0; o < M; o++)

@@ -175,6 +175,7 @@ typedef struct sb_eval_result {
     int agree;     /* top-1 predictions equal to opt->reference's (when given) */
     double loss;   /* mean cross-entropy (natural log) over labelled images */
     double seconds;
+    double cpu_seconds; /* process CPU time (all threads) over the same span as `seconds` */
     int *pred; /* top-1 prediction per image (images entries), owned; free with sb_eval_result_free */
 } sb_eval_result;
 
@@ -201,5 +202,31 @@ typedef struct sb_layer_time {
 } sb_layer_time;
 sb_status sb_latency_layers(sb_model *m, double seconds, sb_layer_time *layers,
                             sb_layer_time *total, sb_error *err);
+
+/* ---- per-step profile ----
+ * Each step of the execution plan (a node, or a Conv/Gemm with the BatchNorm, activation and
+ * elementwise ops fused into it) timed over repeated runs of the plan at one batch size: the
+ * median of each step's own times, with the kernel that ran it. */
+typedef struct sb_step_time {
+    char name[96];    /* ONNX node name of the step's first node */
+    char op[48];      /* the ops it runs, e.g. "Conv+BatchNormalization+Relu" */
+    char kernel[48];  /* e.g. "im2col-gemm/avx512", "sparse-csr/avx512", "int8-vnni" */
+    int node;         /* index of that node in the model's graph */
+    double median_ms; /* per run of the whole batch */
+    double min_ms;    /* the fastest run: closer to the kernel's own cost on a busy machine */
+} sb_step_time;
+
+typedef struct sb_profile {
+    sb_step_time *steps;
+    int n_steps, runs, batch, threads;
+    double run_median_ms; /* median of whole runs (includes what lies between steps) */
+    double run_min_ms;
+} sb_profile;
+
+/* Runs the plan for `batch` images (zeros) for about `seconds` (at least 3 runs) after a
+ * warm-up. `cancel` (optional) is checked between runs. */
+sb_status sb_profile_steps(sb_model *m, int batch, double seconds, const volatile int *cancel,
+                           sb_profile *out, sb_error *err);
+void sb_profile_free(sb_profile *p);
 
 #endif

@@ -34,7 +34,7 @@ int cli_parse(int argc, char **argv, const char *usage, cli_opts *o)
 {
     enum { O_DATA = 256, O_SCALE, O_MEAN, O_STD, O_LIMIT, O_BATCH, O_THREADS, O_CSV, O_SECS,
            O_CONFIG, O_PRUNE, O_QUANT, O_REPORT, O_EXPORT, O_SAVE, O_METHOD, O_RANGE, O_MASK,
-           O_LAYERS };
+           O_LAYERS, O_LATONLY };
     static const struct option longs[] = {
         {"data", required_argument, 0, O_DATA},       {"scale", required_argument, 0, O_SCALE},
         {"mean", required_argument, 0, O_MEAN},       {"std", required_argument, 0, O_STD},
@@ -46,6 +46,7 @@ int cli_parse(int argc, char **argv, const char *usage, cli_opts *o)
         {"export", required_argument, 0, O_EXPORT},   {"save-config", required_argument, 0, O_SAVE},
         {"method", required_argument, 0, O_METHOD},   {"range", required_argument, 0, O_RANGE},
         {"mask", no_argument, 0, O_MASK},             {"layers", no_argument, 0, O_LAYERS},
+        {"latency-only", no_argument, 0, O_LATONLY},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->seconds = 2.0;
@@ -67,6 +68,7 @@ int cli_parse(int argc, char **argv, const char *usage, cli_opts *o)
         case O_METHOD: o->method = optarg; break;
         case O_RANGE: o->range = optarg; break;
         case O_MASK: o->mask = true; break;
+        case O_LATONLY: o->latency_only = true; break;
         case O_PRUNE:
         case O_QUANT: {
             int *n = c == O_PRUNE ? &o->n_prune : &o->n_quant;

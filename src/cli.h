@@ -23,6 +23,7 @@ typedef struct cli_opts {
     const char *method, *range;     /* sweep */
     bool mask;                      /* keep pruned channels as zeros instead of removing them */
     bool layers;                    /* bench: per-layer batch-1 times instead of evaluating */
+    bool latency_only;              /* bench: no dataset, no throughput */
 } cli_opts;
 
 /* Parses the options every subcommand shares; prints usage on error. Returns 0, or the exit

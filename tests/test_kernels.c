@@ -401,6 +401,7 @@ static void act_n_matches_scalar(void)
     static const sb_act acts[] = {
         {SB_ACT_RELU, 0, 0},      {SB_ACT_CLIP, -1.5f, 2.0f}, {SB_ACT_HARDSIGMOID, 0.2f, 0.5f},
         {SB_ACT_HARDSWISH, 0, 0}, {SB_ACT_SIGMOID, 0, 0},     {SB_ACT_NONE, 0, 0},
+        {SB_ACT_XHARDSIGMOID, 1.0f / 6.0f, 0.5f},
     };
     const size_t n = 1000 + sizeof act_specials / sizeof act_specials[0];
     float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
@@ -450,6 +451,21 @@ Test(act, hardswish_is_pytorch_formula_bit_for_bit)
         float want = x * t / 6.0f;
         float got = sb_act_apply(&hs, x);
         cr_assert(memcmp(&want, &got, sizeof got) == 0, "hardswish(%.9g)", (double)x);
+    }
+}
+
+/* The fused epilogue for Mul(x, HardSigmoid(x)) computes exactly what the two ONNX nodes do. */
+Test(act, xhardsigmoid_is_mul_of_onnx_hardsigmoid_bit_for_bit)
+{
+    const float a = 1.0f / 6.0f, b = 0.5f;
+    const sb_act xh = {SB_ACT_XHARDSIGMOID, a, b};
+    for (int i = 0; i < 100000; i++) {
+        float x = rng_float() * 8;
+        float ax = a * x;
+        float h = fmaxf(0.0f, fminf(1.0f, ax + b));
+        float want = x * h;
+        float got = sb_act_apply(&xh, x);
+        cr_assert(memcmp(&want, &got, sizeof got) == 0, "x*hardsigmoid(%.9g)", (double)x);
     }
 }
 
@@ -768,6 +784,30 @@ Test(conv, kernels_isa_name)
               strcmp(isa, "generic") == 0);
 }
 
+/* A packed once and reused gives what sb_sgemm gives with A itself, bit for bit: several K
+ * blocks, M not a multiple of any micro-tile, every epilogue part, 1 and 2 threads. */
+static void gemm_prepacked_matches_plain(void)
+{
+    static const int shapes[][3] = {{64, 3136, 576}, {37, 49, 400}, {5, 300, 1000}, {130, 7, 20}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        gemm_data d = gemm_data_new(0, 0, shapes[s][0], shapes[s][1], shapes[s][2]);
+        d.c.ep = (sb_epilogue){.bias_kind = SB_BIAS_ROW, .bias = d.bias, .alpha = 1.0f,
+                               .act = {SB_ACT_XHARDSIGMOID, 1.0f / 6.0f, 0.5f}};
+        const gemm_case *c = &d.c;
+        float *packed = malloc(sizeof(float) * sb_sgemm_packed_a_floats(c->M, c->K));
+        sb_sgemm_pack_a(c->M, c->K, d.A, c->lda, packed);
+        float *want = gemm_threads(&d, 1);
+        float *got = malloc(sizeof(float) * (size_t)c->M * c->N);
+        for (int t = 1; t <= 2; t++) {
+            omp_set_num_threads(t);
+            sb_sgemm_prepacked(c->M, c->N, c->K, packed, d.B, c->ldb, got, c->N, &c->ep);
+            check_same("prepacked A", want, got, (size_t)c->M * c->N);
+        }
+        free(packed), free(want), free(got);
+        gemm_data_free(&d);
+    }
+}
+
 /* The determinism contract holds within each ISA path (between paths fused and separate
  * multiply-adds may differ, which is accepted). */
 #define DETERMINISM_TESTS(ISA)                                                                     \
@@ -790,6 +830,11 @@ Test(conv, kernels_isa_name)
     {                                                                                              \
         use_isa(#ISA);                                                                             \
         conv_det_batch_and_threads();                                                              \
+    }                                                                                              \
+    Test(determinism_##ISA, gemm_prepacked_matches_plain)                                          \
+    {                                                                                              \
+        use_isa(#ISA);                                                                             \
+        gemm_prepacked_matches_plain();                                                            \
     }                                                                                              \
     Test(determinism_##ISA, conv_inside_parallel_region)                                           \
     {                                                                                              \

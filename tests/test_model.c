@@ -224,3 +224,41 @@ Test(model_stats, torchvision_resnet50_params_and_macs, .timeout = 120)
     cr_expect(fabs((double)t.macs / 1e9 - 4.089) < 0.0005, "MACs %lld", (long long)t.macs);
     sb_model_free(m);
 }
+
+/* The per-step profile names the fused ops and kernels of each plan step. mobilenet_se's graph
+ * has 67 nodes; fusion leaves 43 steps (each hard-swish Conv+BN+HardSigmoid+Mul is one step). */
+static int count_steps(const sb_profile *p, const char *op, const char *kernel_prefix)
+{
+    int n = 0;
+    for (int i = 0; i < p->n_steps; i++)
+        n += strcmp(p->steps[i].op, op) == 0 &&
+             strncmp(p->steps[i].kernel, kernel_prefix, strlen(kernel_prefix)) == 0;
+    return n;
+}
+
+Test(model_profile, steps_name_fused_ops_and_kernels)
+{
+    sb_model *m = load_ok(SB_SAMPLE_DIR "/mobilenet_se.onnx");
+    sb_profile p;
+    sb_error err = {0};
+    cr_assert_eq(sb_profile_steps(m, 1, 0.0, NULL, &p, &err), SB_OK, "%s", err.msg);
+    cr_expect_eq(p.n_steps, 43);
+    cr_expect_geq(p.runs, 3);
+    /* stem + 5 expand + head are 1x1/3x3 GEMMs, 5 depthwise: all with the hard-swish pair */
+    cr_expect_eq(count_steps(&p, "Conv+BatchNormalization+HardSigmoid+Mul", "1x1-gemm/"), 6);
+    cr_expect_eq(count_steps(&p, "Conv+BatchNormalization+HardSigmoid+Mul", "im2col-gemm/"), 1);
+    cr_expect_eq(count_steps(&p, "Conv+BatchNormalization+HardSigmoid+Mul", "dw-direct/"), 5);
+    for (int i = 0; i < p.n_steps; i++)
+        cr_expect(p.steps[i].median_ms >= 0 && p.steps[i].min_ms <= p.steps[i].median_ms);
+    sb_profile_free(&p);
+    sb_model_free(m);
+
+    m = load_ok(SB_SAMPLE_DIR "/resnet8.onnx");
+    cr_assert_eq(sb_profile_steps(m, 2, 0.0, NULL, &p, &err), SB_OK, "%s", err.msg);
+    cr_expect_eq(p.batch, 2);
+    cr_expect_eq(count_steps(&p, "Add+Relu", "elementwise"), 3);
+    /* the downsample convs' BatchNorms sit after another conv in the node order: still folded */
+    cr_expect_eq(count_steps(&p, "BatchNormalization", ""), 0);
+    sb_profile_free(&p);
+    sb_model_free(m);
+}

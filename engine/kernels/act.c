@@ -50,6 +50,12 @@ static inline float hardswish1(float x)
     return x * t / 6.0f;
 }
 
+/* Mul(x, HardSigmoid(x)), as PyTorch's exporter writes hard-swish at opsets below 14. */
+static inline float xhardsigmoid1(float x, float a, float b)
+{
+    return x * hardsigmoid1(x, a, b);
+}
+
 static inline float sigmoid1(float x)
 {
     return 1.0f / (1.0f + expf(-x));
@@ -70,6 +76,8 @@ float sb_act_apply(const sb_act *act, float x)
         return hardswish1(x);
     case SB_ACT_SIGMOID:
         return sigmoid1(x);
+    case SB_ACT_XHARDSIGMOID:
+        return xhardsigmoid1(x, act->a, act->b);
     }
     return x;
 }
@@ -102,6 +110,12 @@ static void act_n_scalar(const sb_act *act, float *x, size_t n)
         case SB_ACT_HARDSIGMOID:                                                                   \
             for (; i + W <= n; i += W)                                                             \
                 STORE(x + i, MAX(zero, MIN(one, ADD(MUL(va, LOAD(x + i)), vb))));                  \
+            break;                                                                                 \
+        case SB_ACT_XHARDSIGMOID:                                                                  \
+            for (; i + W <= n; i += W) {                                                           \
+                VT v = LOAD(x + i);                                                                \
+                STORE(x + i, MUL(v, MAX(zero, MIN(one, ADD(MUL(va, v), vb)))));                    \
+            }                                                                                      \
             break;                                                                                 \
         case SB_ACT_HARDSWISH:                                                                     \
             for (; i + W <= n; i += W) {                                                           \

@@ -49,6 +49,12 @@ static conv_kind conv_kind_of(const sb_conv_geom *g)
     return CONV_IM2COL;
 }
 
+const char *sb_conv2d_kernel(const sb_conv_geom *g)
+{
+    static const char *const names[] = {"dw-direct", "1x1-gemm", "im2col-gemm"};
+    return names[conv_kind_of(g)];
+}
+
 /* ---- depthwise ----
  * One input channel is copied into a zero-padded plane whose rows are split by column phase
  * (column col of padded row r lives at [(r*s + col % s) * Wq + col / s], s = horizontal stride).
@@ -431,7 +437,8 @@ static size_t im2col_floats(const sb_conv_geom *g)
 /* One image through GEMM, group by group. par: im2col spreads over threads (sb_sgemm decides
  * for itself from omp_in_parallel). */
 static void gemm_image(const sb_conv_geom *g, conv_kind kind, const float *x, const float *w,
-                       const sb_csr *sw, const float *bias, const sb_act *act, float *y,
+                       const float *packed, const sb_csr *sw, const float *bias,
+                       const sb_act *act, float *y,
                        float *cols, int par)
 {
     const int Cg = g->C / g->group, Mg = g->M / g->group;
@@ -449,11 +456,14 @@ static void gemm_image(const sb_conv_geom *g, conv_kind kind, const float *x, co
             .alpha = 1.0f,
             .act = act ? *act : (sb_act){SB_ACT_NONE, 0.0f, 0.0f},
         };
+        float *yg = y + (size_t)gi * Mg * N;
         if (sw)
-            sb_spmm(sw, gi * Mg, Mg, N, B, N, y + (size_t)gi * Mg * N, N, &ep);
+            sb_spmm(sw, gi * Mg, Mg, N, B, N, yg, N, &ep);
+        else if (packed)
+            sb_sgemm_prepacked(Mg, N, K, packed + (size_t)gi * sb_sgemm_packed_a_floats(Mg, K), B,
+                               N, yg, N, &ep);
         else
-            sb_sgemm(0, 0, Mg, N, K, w + (size_t)gi * Mg * K, K, B, N, y + (size_t)gi * Mg * N, N,
-                     &ep);
+            sb_sgemm(0, 0, Mg, N, K, w + (size_t)gi * Mg * K, K, B, N, yg, N, &ep);
     }
 }
 
@@ -485,9 +495,26 @@ size_t sb_conv2d_scratch(const sb_conv_geom *g, int n, int threads)
     return slices * slice_floats(g, kind);
 }
 
-/* w: dense weights, or NULL with sw: CSR weights (never depthwise). */
-static void conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const sb_csr *sw,
-                   const float *bias, const sb_act *act, float *y, float *scratch)
+size_t sb_conv2d_packed_floats(const sb_conv_geom *g)
+{
+    if (conv_kind_of(g) == CONV_DEPTHWISE)
+        return 0;
+    const int Mg = g->M / g->group, K = g->C / g->group * g->kh * g->kw;
+    return (size_t)g->group * sb_sgemm_packed_a_floats(Mg, K);
+}
+
+void sb_conv2d_pack(const sb_conv_geom *g, const float *w, float *packed)
+{
+    const int Mg = g->M / g->group, K = g->C / g->group * g->kh * g->kw;
+    for (int gi = 0; gi < g->group; gi++)
+        sb_sgemm_pack_a(Mg, K, w + (size_t)gi * Mg * K, K,
+                        packed + (size_t)gi * sb_sgemm_packed_a_floats(Mg, K));
+}
+
+/* Weights as dense (w), dense prepacked (packed, with w), or CSR (sw alone; never depthwise). */
+static void conv2d(const sb_conv_geom *g, int n, const float *x, const float *w,
+                   const float *packed, const sb_csr *sw, const float *bias, const sb_act *act,
+                   float *y, float *scratch)
 {
     if (n <= 0 || g->M <= 0 || g->OH <= 0 || g->OW <= 0)
         return;
@@ -509,7 +536,7 @@ static void conv2d(const sb_conv_geom *g, int n, const float *x, const float *w,
             if (kind == CONV_DEPTHWISE)
                 dw_image(g, x + i * in_n, w, bias, act, y + i * out_n, s, 0);
             else
-                gemm_image(g, kind, x + i * in_n, w, sw, bias, act, y + i * out_n, s, 0);
+                gemm_image(g, kind, x + i * in_n, w, packed, sw, bias, act, y + i * out_n, s, 0);
         }
         return;
     }
@@ -517,7 +544,7 @@ static void conv2d(const sb_conv_geom *g, int n, const float *x, const float *w,
         if (kind == CONV_DEPTHWISE)
             dw_image(g, x + i * in_n, w, bias, act, y + i * out_n, scratch, T > 1);
         else
-            gemm_image(g, kind, x + i * in_n, w, sw, bias, act, y + i * out_n, scratch,
+            gemm_image(g, kind, x + i * in_n, w, packed, sw, bias, act, y + i * out_n, scratch,
                        T > 1);
     }
 }
@@ -525,7 +552,14 @@ static void conv2d(const sb_conv_geom *g, int n, const float *x, const float *w,
 void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const float *bias,
                const sb_act *act, float *y, float *scratch)
 {
-    conv2d(g, n, x, w, NULL, bias, act, y, scratch);
+    conv2d(g, n, x, w, NULL, NULL, bias, act, y, scratch);
+}
+
+void sb_conv2d_ex(const sb_conv_geom *g, int n, const float *x, const float *w,
+                  const float *packed, const float *bias, const sb_act *act, float *y,
+                  float *scratch)
+{
+    conv2d(g, n, x, w, packed, NULL, bias, act, y, scratch);
 }
 
 bool sb_conv2d_sparse_ok(const sb_conv_geom *g)
@@ -536,5 +570,5 @@ bool sb_conv2d_sparse_ok(const sb_conv_geom *g)
 void sb_conv2d_sparse(const sb_conv_geom *g, int n, const float *x, const sb_csr *w,
                       const float *bias, const sb_act *act, float *y, float *scratch)
 {
-    conv2d(g, n, x, NULL, w, bias, act, y, scratch);
+    conv2d(g, n, x, NULL, NULL, w, bias, act, y, scratch);
 }

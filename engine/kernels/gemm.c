@@ -169,6 +169,11 @@ SB_INLINE SB_TGT512 __m512 k512_act(const sb_act *a, __m512 v)
     case SB_ACT_HARDSIGMOID:
         v = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(a->a), v), _mm512_set1_ps(a->b));
         return _mm512_max_ps(zero, _mm512_min_ps(_mm512_set1_ps(1.0f), v));
+    case SB_ACT_XHARDSIGMOID: {
+        __m512 t = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(a->a), v), _mm512_set1_ps(a->b));
+        t = _mm512_max_ps(zero, _mm512_min_ps(_mm512_set1_ps(1.0f), t));
+        return _mm512_mul_ps(v, t);
+    }
     case SB_ACT_HARDSWISH: {
         const __m512 six = _mm512_set1_ps(6.0f);
         __m512 t = _mm512_add_ps(v, _mm512_set1_ps(3.0f));
@@ -295,6 +300,11 @@ SB_INLINE SB_TGT256 __m256 k256_act(const sb_act *a, __m256 v)
     case SB_ACT_HARDSIGMOID:
         v = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(a->a), v), _mm256_set1_ps(a->b));
         return _mm256_max_ps(zero, _mm256_min_ps(_mm256_set1_ps(1.0f), v));
+    case SB_ACT_XHARDSIGMOID: {
+        __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(a->a), v), _mm256_set1_ps(a->b));
+        t = _mm256_max_ps(zero, _mm256_min_ps(_mm256_set1_ps(1.0f), t));
+        return _mm256_mul_ps(v, t);
+    }
     case SB_ACT_HARDSWISH: {
         const __m256 six = _mm256_set1_ps(6.0f);
         __m256 t = _mm256_add_ps(v, _mm256_set1_ps(3.0f));
@@ -586,6 +596,8 @@ typedef struct gemm_args {
     const float *bias;
     sb_act act;
     int pack_b; /* 0: the kernels read full-width B panels in place (B not transposed) */
+    const float *a_packed; /* A already packed by sb_sgemm_pack_a, or NULL */
+    int m_pad;             /* M rounded up to MR (rows per K block of a_packed) */
 } gemm_args;
 
 /* Rows [r0, r0 + P) of a panel from `rows` rows of src (lds apart along the panel, k along
@@ -650,7 +662,11 @@ static void gemm_blocked(const isa_desc *d, const gemm_args *g, rect r, int mcb,
                 pack_b(d, g, jc + full, nc - full, pc, kc, Bp + (size_t)full * kc);
             for (int ic = r.m0; ic < r.m1; ic += mcb) {
                 const int mc = r.m1 - ic < mcb ? r.m1 - ic : mcb;
-                pack_a(d, g, ic, mc, pc, kc, Ap);
+                const float *Ablk = Ap;
+                if (g->a_packed) /* K blocks before pc are all full (KC) */
+                    Ablk = g->a_packed + (size_t)pc * g->m_pad + (size_t)ic * kc;
+                else
+                    pack_a(d, g, ic, mc, pc, kc, Ap);
                 for (int jr = 0; jr < nc; jr += NR) {
                     const int nr = nc - jr < NR ? nc - jr : NR;
                     const float *bp = Bp + (size_t)jr * kc;
@@ -667,7 +683,7 @@ static void gemm_blocked(const isa_desc *d, const gemm_args *g, rect r, int mcb,
                             ep.bias += row;
                         else if (g->bias_kind == SB_BIAS_COL)
                             ep.bias += col;
-                        d->kern(mr, nr, kc, Ap + (size_t)ir * kc, bp, ldbp,
+                        d->kern(mr, nr, kc, Ablk + (size_t)ir * kc, bp, ldbp,
                                 g->C + (size_t)row * g->ldc + col, g->ldc, first,
                                 last ? &ep : NULL);
                     }
@@ -789,35 +805,26 @@ static void gemm_k0(const gemm_args *g)
     }
 }
 
-void sb_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B,
-              int ldb, float *C, int ldc, const sb_epilogue *ep)
+/* Fills g from the public arguments; false when C is empty. */
+static int gemm_setup(gemm_args *g, int M, int N, int K, const sb_epilogue *ep)
 {
-    if (M <= 0 || N <= 0)
-        return;
-    gemm_args g = {
-        .ta = transA != 0,
-        .tb = transB != 0,
-        .M = M,
-        .N = N,
-        .K = K < 0 ? 0 : K,
-        .A = A,
-        .B = B,
-        .C = C,
-        .lda = lda,
-        .ldb = ldb,
-        .ldc = ldc,
-        .alpha = 1.0f,
-        .bias_kind = SB_BIAS_NONE,
-        .act = {SB_ACT_NONE, 0.0f, 0.0f},
-    };
+    g->M = M, g->N = N, g->K = K < 0 ? 0 : K;
+    g->alpha = 1.0f;
+    g->bias_kind = SB_BIAS_NONE;
+    g->act = (sb_act){SB_ACT_NONE, 0.0f, 0.0f};
     if (ep) {
-        g.alpha = ep->alpha == 0.0f ? 1.0f : ep->alpha;
-        g.bias_kind = ep->bias ? ep->bias_kind : SB_BIAS_NONE;
-        g.bias = ep->bias;
-        g.act = ep->act;
+        g->alpha = ep->alpha == 0.0f ? 1.0f : ep->alpha;
+        g->bias_kind = ep->bias ? ep->bias_kind : SB_BIAS_NONE;
+        g->bias = ep->bias;
+        g->act = ep->act;
     }
-    if (g.K == 0) {
-        gemm_k0(&g);
+    return M > 0 && N > 0;
+}
+
+static void gemm_run(gemm_args *g)
+{
+    if (g->K == 0) {
+        gemm_k0(g);
         return;
     }
     const isa_desc *d = &isa_table[isa_level()];
@@ -825,14 +832,15 @@ void sb_sgemm(int transA, int transB, int M, int N, int K, const float *A, int l
      * the kernels read B in place (measured faster: no copy, and the rows stream well from L2)
      * unless the row stride is a multiple of 256 bytes: then the kc rows of a panel fall into
      * a few L1 sets and would evict each other between the row panels of A that reuse them. */
-    g.pack_b = g.tb || (M > 2 * d->mr && ldb % 64 == 0);
+    g->pack_b = g->tb || (g->M > 2 * d->mr && g->ldb % 64 == 0);
 
     int along_n = 1;
-    const int T = omp_in_parallel() ? 1 : plan_split(d, &g, omp_get_max_threads(), &along_n);
+    const int T = omp_in_parallel() ? 1 : plan_split(d, g, omp_get_max_threads(), &along_n);
     if (T <= 1) {
-        gemm_rect(d, &g, (rect){0, M, 0, N});
+        gemm_rect(d, g, (rect){0, g->M, 0, g->N});
         return;
     }
+    const int M = g->M, N = g->N;
 #pragma omp parallel num_threads(T)
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -841,6 +849,48 @@ void sb_sgemm(int transA, int transB, int M, int N, int K, const float *A, int l
             chunk(N, d->nr, (N + d->nr - 1) / d->nr, nt, t, &r.n0, &r.n1);
         else
             chunk(M, d->mr, (M + d->mr - 1) / d->mr, nt, t, &r.m0, &r.m1);
-        gemm_rect(d, &g, r);
+        gemm_rect(d, g, r);
     }
+}
+
+void sb_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B,
+              int ldb, float *C, int ldc, const sb_epilogue *ep)
+{
+    gemm_args g = {.ta = transA != 0, .tb = transB != 0, .A = A, .B = B, .C = C,
+                   .lda = lda, .ldb = ldb, .ldc = ldc};
+    if (gemm_setup(&g, M, N, K, ep))
+        gemm_run(&g);
+}
+
+/* ---- A packed once (constant weights) ---- */
+
+static int m_padded(int M)
+{
+    const int mr = isa_table[isa_level()].mr;
+    return (M + mr - 1) / mr * mr;
+}
+
+size_t sb_sgemm_packed_a_floats(int M, int K)
+{
+    return M > 0 && K > 0 ? (size_t)m_padded(M) * (size_t)K : 0;
+}
+
+void sb_sgemm_pack_a(int M, int K, const float *A, int lda, float *packed)
+{
+    const isa_desc *d = &isa_table[isa_level()];
+    gemm_args g = {.A = A, .lda = lda, .M = M, .K = K};
+    const int m_pad = m_padded(M);
+    for (int pc = 0; pc < K; pc += d->kc) {
+        const int kc = K - pc < d->kc ? K - pc : d->kc;
+        pack_a(d, &g, 0, M, pc, kc, packed + (size_t)pc * m_pad);
+    }
+}
+
+void sb_sgemm_prepacked(int M, int N, int K, const float *packed_a, const float *B, int ldb,
+                        float *C, int ldc, const sb_epilogue *ep)
+{
+    gemm_args g = {.B = B, .C = C, .ldb = ldb, .ldc = ldc, .a_packed = packed_a,
+                   .m_pad = m_padded(M)};
+    if (gemm_setup(&g, M, N, K, ep))
+        gemm_run(&g);
 }

@@ -14,6 +14,7 @@ typedef enum {
     SB_ACT_HARDSIGMOID, /* max(0, min(1, a*x + b)) */
     SB_ACT_HARDSWISH,   /* x * max(0, min(1, x/6 + 1/2)) */
     SB_ACT_SIGMOID,
+    SB_ACT_XHARDSIGMOID, /* x * max(0, min(1, a*x + b)): exported hard-swish, Mul(x, HardSigmoid(x)) */
 } sb_act_kind;
 
 typedef struct sb_act {
@@ -40,6 +41,14 @@ typedef struct sb_epilogue {
 void sb_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda,
               const float *B, int ldb, float *C, int ldc, const sb_epilogue *ep);
 
+/* Constant A (M x K, not transposed) packed once into the micro-kernels' layout (for the ISA
+ * of this process), then used by any number of sb_sgemm_prepacked calls: same results, bit for
+ * bit, as sb_sgemm with A itself. */
+size_t sb_sgemm_packed_a_floats(int M, int K);
+void sb_sgemm_pack_a(int M, int K, const float *A, int lda, float *packed);
+void sb_sgemm_prepacked(int M, int N, int K, const float *packed_a, const float *B, int ldb,
+                        float *C, int ldc, const sb_epilogue *ep);
+
 /* 1-D and 2-D convolution (1-D is H = 1, kh = 1), NCHW, weights M x (C/group) x kh x kw. */
 typedef struct sb_conv_geom {
     int C, H, W;    /* input channels and spatial size, per image */
@@ -57,6 +66,17 @@ size_t sb_conv2d_scratch(const sb_conv_geom *g, int n, int threads);
 /* y[n][M][OH][OW] = act(conv(x[n][C][H][W], w) + bias); bias may be NULL. */
 void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const float *bias,
                const sb_act *act, float *y, float *scratch);
+
+/* Weights packed once for the GEMM strategies (0 floats for depthwise), then passed to
+ * sb_conv2d_ex (packed may be NULL there: w is then packed on every call). */
+size_t sb_conv2d_packed_floats(const sb_conv_geom *g);
+void sb_conv2d_pack(const sb_conv_geom *g, const float *w, float *packed);
+void sb_conv2d_ex(const sb_conv_geom *g, int n, const float *x, const float *w,
+                  const float *packed, const float *bias, const sb_act *act, float *y,
+                  float *scratch);
+
+/* The strategy sb_conv2d uses for g: "dw-direct", "1x1-gemm" or "im2col-gemm". */
+const char *sb_conv2d_kernel(const sb_conv_geom *g);
 
 /* Which SIMD level the kernels dispatched to at run time ("avx512", "avx2", "generic"). */
 const char *sb_kernels_isa(void);

@@ -34,7 +34,8 @@ BIN      := $(BUILD)/slimbench
 MODEL    ?= sample_models/resnet8.onnx
 DATA     ?= /usr/share/datasets/fashion-mnist
 
-.PHONY: all deps deps-test run test unit e2e asan check-asan tsan check-tsan bench clean format
+.PHONY: all deps deps-test run test unit e2e asan check-asan tsan check-tsan check-tsan-omp bench \
+        clean format
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -113,6 +114,16 @@ check-tsan tsan:
 	    LDLIBS="-fsanitize=thread $(LDLIBS)" build-tsan/slimbench
 	@scripts/check_tsan.sh build-tsan
 
+# Optional (not in `make test`: a second full build): the same suites with clang, LLVM's libomp
+# and its TSan tool (archer), which makes OpenMP's synchronisation visible, at 2 OpenMP threads.
+LLVM_LIB ?= /usr/lib/llvm-14/lib
+check-tsan-omp:
+	@$(MAKE) --no-print-directory CC=clang BUILD=build-tsan-omp \
+	    OPT="-O1 -g -fsanitize=thread -fno-omit-frame-pointer" \
+	    LDLIBS="-fsanitize=thread -L$(LLVM_LIB) -Wl,-rpath,$(LLVM_LIB) $(LDLIBS)" \
+	    build-tsan-omp/slimbench
+	@TSAN_OMP_TOOL=$(LLVM_LIB)/libarcher.so scripts/check_tsan.sh build-tsan-omp
+
 $(BUILD)/bench_gemm: bench/gemm_peak.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
@@ -124,6 +135,6 @@ format:
 	clang-format -i $(ENGINE_SRC) $(UI_SRC) $(CLI_SRC) $(TEST_SRC) engine/*.h engine/kernels/*.h
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-tsan-omp
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -90,12 +90,18 @@ keys q
 tm kill-session -t tui >/dev/null 2>&1
 printf 'the previous export\n' >"$tmp/c.onnx"
 printf 'a regular file' >"$tmp/afile"
-start prlimit --fsize=20000 --
+if [ -n "${TUI_NO_FSIZE:-}" ]; then # make check-tsan-omp: its TSan runtime dies under the limit
+    start --
+else
+    start prlimit --fsize=20000 --
+fi
 wait_for 'restored the last session' 10 || fail "not restored under a file size limit"
 keys e C-u; text "$tmp/afile/c.onnx"; keys Enter
 wait_for "afile/c\.onnx: cannot write: Not a directory" "$wait_s" || fail "no message for ENOTDIR"
-keys e C-u; text "$tmp/c.onnx"; keys Enter
-wait_for "c\.onnx: cannot write: File too large" "$wait_s" || fail "no message for a write cut short"
+if [ -z "${TUI_NO_FSIZE:-}" ]; then
+    keys e C-u; text "$tmp/c.onnx"; keys Enter
+    wait_for "c\.onnx: cannot write: File too large" "$wait_s" || fail "no message for a write cut short"
+fi
 [ "$(cat "$tmp/c.onnx")" = "the previous export" ] || fail "the previous file was damaged"
 ls "$tmp" | grep -q '\.tmp\.' && fail "a temporary file was left: $(ls "$tmp")"
 row=$(screen | grep -E "^ .$layer " | head -1)

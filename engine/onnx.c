@@ -75,7 +75,7 @@ static sb_status attr_ints(const Onnx__NodeProto *n, const char *name, int want,
                             "node '%s' (%s): attribute %s has %zu values, expected %d",
                             NAME(n), n->op_type, name, a->n_ints, want);
     for (int i = 0; i < want; i++) {
-        if (a->ints[i] < 0 || a->ints[i] > 1 << 20)
+        if (a->ints[i] < 0 || a->ints[i] > SB_MAX_KERNEL)
             return sb_error_set(err, SB_ERR_FORMAT,
                                 "node '%s' (%s): attribute %s value %lld is out of range",
                                 NAME(n), n->op_type, name, (long long)a->ints[i]);
@@ -362,6 +362,12 @@ static sb_status read_shape(const Onnx__ValueInfoProto *vi, sb_shape *shape, sb_
                                 vi->name, i, (long long)d->dim_value);
         shape->dim[i] = known ? d->dim_value : -1;
     }
+    if (!sb_shape_within_limits(shape)) {
+        char buf[160];
+        return sb_error_set(err, SB_ERR_FORMAT,
+                            "graph input '%s': shape %s holds more than %lld elements", vi->name,
+                            sb_shape_str(shape, buf, sizeof buf), (long long)SB_MAX_ELEMS);
+    }
     return SB_OK;
 }
 
@@ -378,6 +384,8 @@ static sb_status read_inputs(sb_graph *g, const Onnx__GraphProto *gp, sb_error *
         int v = sb_graph_find_value(g, name);
         if (v >= 0 && g->values[v].kind == SB_VAL_CONST)
             continue; /* older exporters list initializers as inputs too */
+        if (v >= 0)
+            return sb_error_set(err, SB_ERR_FORMAT, "graph input '%s' is listed twice", name);
         sb_shape shape;
         sb_dtype dt;
         sb_status s = read_shape(gp->input[i], &shape, &dt, err);

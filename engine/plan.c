@@ -159,11 +159,8 @@ static sb_status assign_slots(sb_plan *p, sb_error *err)
     const sb_graph *g = p->g;
     int nv = g->n_values;
     p->buffer_of = malloc(((size_t)nv + 1) * sizeof *p->buffer_of);
-    int *last_use = calloc((size_t)nv + 1, sizeof *last_use);
-    if (!p->buffer_of || !last_use) {
-        free(last_use);
+    if (!p->buffer_of)
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
-    }
     for (int v = 0; v < nv; v++)
         p->buffer_of[v] = -1;
     for (int i = 0; i < g->n_inputs; i++)
@@ -177,6 +174,9 @@ static sb_status assign_slots(sb_plan *p, sb_error *err)
             p->buffer_of[st->out_value] = p->n_slots++;
     }
     /* last step reading each slot; graph outputs and inputs live to the end */
+    int *last_use = calloc((size_t)p->n_slots + 1, sizeof *last_use);
+    if (!last_use)
+        return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
     for (int s = 0; s < p->n_steps; s++) {
         const sb_node *n = &g->nodes[p->steps[s].node];
         for (int j = 0; j < n->n_in; j++)
@@ -251,6 +251,19 @@ static size_t conv_scratch(const sb_plan *p)
     return most;
 }
 
+static sb_status check_budget(const sb_plan *p, sb_error *err)
+{
+    const size_t most = SB_PLAN_MAX_BYTES / sizeof(float);
+    if (p->arena_floats <= most && p->scratch_floats <= most - p->arena_floats)
+        return SB_OK;
+    return sb_error_set(err, SB_ERR_NOMEM,
+                        "the plan for batch %d needs %zu MB of activations and %zu MB of "
+                        "convolution workspace, over the %zu MB limit; use a smaller batch or "
+                        "input size",
+                        p->batch, p->arena_floats >> 18, p->scratch_floats >> 18,
+                        SB_PLAN_MAX_BYTES >> 20);
+}
+
 void sb_plan_free(sb_plan *p)
 {
     if (!p)
@@ -300,12 +313,17 @@ sb_status sb_plan_new_shapes(sb_graph *g, const sb_shape *in, sb_plan **out, sb_
     *out = NULL;
     int batch = g->n_inputs && in[0].rank ? (int)in[0].dim[0] : 1;
     for (int i = 0; i < g->n_inputs; i++) {
+        char buf[160];
         for (int d = 0; d < in[i].rank; d++)
             if (in[i].dim[d] < 0)
                 return sb_error_set(err, SB_ERR_SHAPE,
                                     "graph input '%s' has a symbolic dimension %d other than the "
                                     "batch; the model cannot be planned",
                                     g->values[g->inputs[i]].name, d);
+        if (!sb_shape_within_limits(&in[i]))
+            return sb_error_set(err, SB_ERR_SHAPE, "graph input '%s': shape %s is too large",
+                                g->values[g->inputs[i]].name,
+                                sb_shape_str(&in[i], buf, sizeof buf));
     }
     sb_status s = sb_graph_infer_shapes(g, in, err);
     if (s)
@@ -329,6 +347,10 @@ sb_status sb_plan_new_shapes(sb_graph *g, const sb_shape *in, sb_plan **out, sb_
     }
     capture_windows(p);
     p->scratch_floats = conv_scratch(p);
+    if ((s = check_budget(p, err))) {
+        sb_plan_free(p);
+        return s;
+    }
     p->arena = aligned_alloc(64, (p->arena_floats * sizeof(float) + 127) & ~(size_t)63);
     p->scratch = aligned_alloc(64, (p->scratch_floats * sizeof(float) + 127) & ~(size_t)63);
     if (!p->arena || !p->scratch) {

@@ -225,8 +225,8 @@ static sb_status parse_attrs(const Onnx__NodeProto *pn, sb_graph *g, sb_node *n,
     case SB_OP_GEMM:
         n->a.gemm.alpha = attr_float(pn, "alpha", 1.0f);
         n->a.gemm.beta = attr_float(pn, "beta", 1.0f);
-        n->a.gemm.trans_a = (int)attr_int(pn, "transA", 0);
-        n->a.gemm.trans_b = (int)attr_int(pn, "transB", 0);
+        n->a.gemm.trans_a = attr_int(pn, "transA", 0) != 0; /* indexes dims: 0 or 1 only */
+        n->a.gemm.trans_b = attr_int(pn, "transB", 0) != 0;
         break;
     case SB_OP_CLIP:
         n->a.clip.min = attr_float(pn, "min", -__builtin_inff());
@@ -305,6 +305,10 @@ static sb_status constant_node(sb_graph *g, const Onnx__NodeProto *pn, sb_error 
     if (pn->n_output != 1)
         return sb_error_set(err, SB_ERR_FORMAT, "node '%s' (Constant): needs exactly one output",
                             NAME(pn));
+    int v = sb_graph_find_value(g, pn->output[0]);
+    if (v >= 0 && (g->values[v].kind != SB_VAL_ACT || g->values[v].producer >= 0))
+        return sb_error_set(err, SB_ERR_FORMAT, "node '%s' (Constant): output '%s' is defined twice",
+                            NAME(pn), pn->output[0]);
     if (a && a->t)
         return add_const(g, a->t, pn->output[0], err);
     Onnx__TensorProto t = ONNX__TENSOR_PROTO__INIT;

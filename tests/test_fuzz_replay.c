@@ -92,3 +92,32 @@ Test(fuzz_found, onnx_duplicate_graph_input)
     model_fails(REG "onnx/duplicate-graph-input", SB_ERR_FORMAT,
                 REG "onnx/duplicate-graph-input: graph input 'value1' is listed twice");
 }
+
+/* A Constant node named like a graph input silently turned the input into a constant. */
+Test(fuzz_found, onnx_constant_redefines_input)
+{
+    model_fails(REG "onnx/constant-redefines-input", SB_ERR_FORMAT,
+                REG "onnx/constant-redefines-input: node 'Constant' (Constant): output 'x' is "
+                    "defined twice");
+}
+
+/* transB=127 (tests/data/onnx/tiny_ok.onnx with transB=1 changed) indexed a shape's dims with
+ * 127; any non-zero value now means "transposed", so the model equals tiny_ok. */
+Test(fuzz_found, onnx_gemm_trans_flag_not_0_or_1)
+{
+    sb_model *a, *b;
+    sb_error err = {0};
+    cr_assert_eq(sb_model_load(REG "onnx/gemm-transB-127", &a, &err), SB_OK, "%s", err.msg);
+    cr_assert_eq(sb_model_load("tests/data/onnx/tiny_ok.onnx", &b, &err), SB_OK, "%s", err.msg);
+    cr_assert_eq(sb_model_num_layers(a), sb_model_num_layers(b));
+    for (int i = 0; i < sb_model_num_layers(a); i++) {
+        sb_layer_info la, lb;
+        cr_assert_eq(sb_model_layer(a, i, &la), SB_OK);
+        cr_assert_eq(sb_model_layer(b, i, &lb), SB_OK);
+        cr_assert_eq(la.params, lb.params);
+        cr_assert_eq(la.macs, lb.macs);
+        cr_assert_eq(la.out_channels, lb.out_channels);
+    }
+    sb_model_free(a);
+    sb_model_free(b);
+}

@@ -320,6 +320,11 @@ sb_status sb_plan_new_shapes(sb_graph *g, const sb_shape *in, sb_plan **out, sb_
                                     "graph input '%s' has a symbolic dimension %d other than the "
                                     "batch; the model cannot be planned",
                                     g->values[g->inputs[i]].name, d);
+            else if (in[i].dim[d] == 0)
+                return sb_error_set(err, SB_ERR_SHAPE,
+                                    "graph input '%s' has shape %s, which holds no data",
+                                    g->values[g->inputs[i]].name,
+                                    sb_shape_str(&in[i], buf, sizeof buf));
         if (!sb_shape_within_limits(&in[i]))
             return sb_error_set(err, SB_ERR_SHAPE, "graph input '%s': shape %s is too large",
                                 g->values[g->inputs[i]].name,

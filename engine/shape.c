@@ -365,10 +365,11 @@ sb_status sb_graph_infer_shapes(sb_graph *g, const sb_shape *inputs, sb_error *e
         if (s)
             return s;
         for (int d = 0; d < out.rank; d++)
-            if (out.dim[d] < 0)
+            if (out.dim[d] <= 0) /* empty activations have no use and would divide by zero */
                 return sb_error_set(err, SB_ERR_SHAPE,
-                                    "node '%s' (%s): output dimension %d is %lld", n->name,
-                                    sb_op_name(n->op), d, (long long)out.dim[d]);
+                                    "node '%s' (%s): output dimension %d is %lld; every "
+                                    "dimension must be at least 1",
+                                    n->name, sb_op_name(n->op), d, (long long)out.dim[d]);
         if (!sb_shape_within_limits(&out)) {
             char buf[160];
             return sb_error_set(err, SB_ERR_SHAPE,

@@ -121,3 +121,18 @@ Test(fuzz_found, onnx_gemm_trans_flag_not_0_or_1)
     sb_model_free(a);
     sb_model_free(b);
 }
+
+/* Empty tensors divided by zero in the channel analysis and the layer statistics. */
+Test(fuzz_found, onnx_empty_input)
+{
+    model_fails(REG "onnx/empty-input-flatten", SB_ERR_SHAPE,
+                REG "onnx/empty-input-flatten: graph input 'x' has shape 1x0x2x2, which holds "
+                    "no data");
+}
+
+Test(fuzz_found, onnx_empty_weight)
+{
+    model_fails(REG "onnx/empty-gemm-weight", SB_ERR_SHAPE,
+                REG "onnx/empty-gemm-weight: node 'Gemm_0' (Gemm): output dimension 1 is 0; "
+                    "every dimension must be at least 1");
+}

@@ -131,8 +131,8 @@ void sb_global_avgpool(const float *x, int64_t planes, int64_t size, float *y);
 /* Limits on every shape read from a file or inferred: each dimension at most SB_MAX_DIM and
  * the product of the non-zero ones at most SB_MAX_ELEMS, so that no product of a shape's
  * dimensions (or of one with a batch or group count) can overflow an int64_t. */
-#define SB_MAX_DIM ((int64_t)1 << 31)
-#define SB_MAX_ELEMS ((int64_t)1 << 34)
+#define SB_MAX_DIM ((int64_t)INT32_MAX)   /* kernels take dimensions as int */
+#define SB_MAX_ELEMS ((int64_t)INT32_MAX) /* far above what a plan's budget lets run */
 #define SB_MAX_KERNEL (1 << 20) /* window sizes, strides, dilations and pads */
 /* True when s keeps those limits; symbolic (-1) dimensions count as 1. */
 bool sb_shape_within_limits(const sb_shape *s);

@@ -1,6 +1,7 @@
 #include "plan.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,14 +237,21 @@ static sb_status assign_slots(sb_plan *p, sb_error *err)
     return SB_OK;
 }
 
+/* Largest conv workspace of the plan, or SIZE_MAX when one image's im2col buffer alone would
+ * pass the budget (computed in checked int64 first, so the kernel's own product cannot wrap). */
 static size_t conv_scratch(const sb_plan *p)
 {
+    const int64_t budget = (int64_t)(SB_PLAN_MAX_BYTES / sizeof(float));
     size_t most = 0;
     for (int s = 0; s < p->n_steps; s++) {
         const sb_node *n = &p->g->nodes[p->steps[s].node];
         if (n->op != SB_OP_CONV)
             continue;
         sb_conv_geom geom = sb_step_conv_geom(p, &p->steps[s]);
+        int64_t cols, per_image;
+        if (sb_mul_overflows((int64_t)(geom.C / geom.group) * geom.kh, geom.kw, &cols) ||
+            sb_mul_overflows(cols, (int64_t)geom.OH * geom.OW, &per_image) || per_image > budget)
+            return SIZE_MAX;
         size_t need = sb_conv2d_scratch(&geom, p->batch, p->threads);
         if (need > most)
             most = need;
@@ -256,6 +264,11 @@ static sb_status check_budget(const sb_plan *p, sb_error *err)
     const size_t most = SB_PLAN_MAX_BYTES / sizeof(float);
     if (p->arena_floats <= most && p->scratch_floats <= most - p->arena_floats)
         return SB_OK;
+    if (p->scratch_floats == SIZE_MAX)
+        return sb_error_set(err, SB_ERR_NOMEM,
+                            "the plan for batch %d needs a convolution workspace over the %zu MB "
+                            "limit; use a smaller input size",
+                            p->batch, SB_PLAN_MAX_BYTES >> 20);
     return sb_error_set(err, SB_ERR_NOMEM,
                         "the plan for batch %d needs %zu MB of activations and %zu MB of "
                         "convolution workspace, over the %zu MB limit; use a smaller batch or "

@@ -15,7 +15,7 @@ bool sb_shape_within_limits(const sb_shape *s)
     for (int i = 0; i < s->rank; i++) {
         if (s->dim[i] < -1 || s->dim[i] > SB_MAX_DIM)
             return false;
-        if (s->dim[i] > 0 && (n *= s->dim[i]) > SB_MAX_ELEMS) /* both <= 2^34: no overflow */
+        if (s->dim[i] > 0 && (n *= s->dim[i]) > SB_MAX_ELEMS) /* both < 2^31: no overflow */
             return false;
     }
     return true;
@@ -74,22 +74,27 @@ static int64_t window_out(int64_t in, int k, int s, int d, int pb, int pe, int c
     return out;
 }
 
-static void resolve_autopad(sb_window *w, int axis, int64_t in)
+/* False when the padding auto_pad asks for is beyond SB_MAX_KERNEL (a huge kernel or
+ * dilation on a huge input). */
+static bool resolve_autopad(sb_window *w, int axis, int64_t in)
 {
     if (w->auto_pad == SB_PAD_NOTSET)
-        return;
+        return true;
     if (w->auto_pad == SB_PAD_VALID) {
         w->pad_begin[axis] = w->pad_end[axis] = 0;
-        return;
+        return true;
     }
     int64_t out = (in + w->stride[axis] - 1) / w->stride[axis];
     int64_t span = (int64_t)(w->kernel[axis] - 1) * w->dilation[axis] + 1;
     int64_t total = (out - 1) * w->stride[axis] + span - in;
     if (total < 0)
         total = 0;
+    if (total > 2 * (int64_t)SB_MAX_KERNEL)
+        return false;
     int small = (int)(total / 2), big = (int)(total - total / 2);
     w->pad_begin[axis] = w->auto_pad == SB_PAD_SAME_UPPER ? small : big;
     w->pad_end[axis] = w->auto_pad == SB_PAD_SAME_UPPER ? big : small;
+    return true;
 }
 
 static sb_status infer_window(sb_graph *g, sb_node *n, sb_shape *out, sb_error *err)
@@ -127,7 +132,9 @@ static sb_status infer_window(sb_graph *g, sb_node *n, sb_shape *out, sb_error *
     *out = *x;
     out->dim[1] = channels;
     for (int a = 0; a < 2; a++) {
-        resolve_autopad(w, a, in_hw[a]);
+        if (!resolve_autopad(w, a, in_hw[a]))
+            return SHAPE_ERR(g, n, "auto_pad asks for more than %d padding", n->name,
+                             sb_op_name(n->op), 2 * SB_MAX_KERNEL);
         int64_t o = window_out(in_hw[a], w->kernel[a], w->stride[a], w->dilation[a],
                                w->pad_begin[a], w->pad_end[a], w->ceil_mode);
         if (o <= 0)
@@ -373,8 +380,8 @@ sb_status sb_graph_infer_shapes(sb_graph *g, const sb_shape *inputs, sb_error *e
         if (!sb_shape_within_limits(&out)) {
             char buf[160];
             return sb_error_set(err, SB_ERR_SHAPE,
-                                "node '%s' (%s): output shape %s is too large (limits: %lld per "
-                                "dimension, %lld elements)",
+                                "node '%s' (%s): output shape %s is too large (limits: %lld "
+                                "per dimension, %lld elements)",
                                 n->name, sb_op_name(n->op), sb_shape_str(&out, buf, sizeof buf),
                                 (long long)SB_MAX_DIM, (long long)SB_MAX_ELEMS);
         }

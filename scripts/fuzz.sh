@@ -11,7 +11,7 @@ for t in "$@"; do
     mkdir -p "$build/corpus/$t" "$build/artifacts/$t" "$build/logs" "tests/fuzz/corpus/$t"
     echo "== fuzz_$t: ${seconds}s"
     # -malloc_limit_mb above the engine's own budgets: going past it is a finding.
-    nice -n 10 "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=3072 \
+    nice -n 10 "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=3072 \
         -malloc_limit_mb=3072 -artifact_prefix="$build/artifacts/$t/" -print_final_stats=1 \
         "$build/corpus/$t" "tests/fuzz/corpus/$t" >"$build/logs/$t.log" 2>&1
     rc=$?

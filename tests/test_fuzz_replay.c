@@ -136,3 +136,11 @@ Test(fuzz_found, onnx_empty_weight)
                 REG "onnx/empty-gemm-weight: node 'Gemm_0' (Gemm): output dimension 1 is 0; "
                     "every dimension must be at least 1");
 }
+
+/* A Reshape target of 2^62 x 4 overflowed the product of its dimensions (signed overflow). */
+Test(fuzz_found, onnx_reshape_target_overflow)
+{
+    model_fails(REG "onnx/reshape-target-overflow", SB_ERR_SHAPE,
+                REG "onnx/reshape-target-overflow: node 'Reshape_0' (Reshape): target dimension 0 "
+                    "(4611686018427387904) makes the shape too large");
+}

@@ -15,7 +15,7 @@ for t in "$@"; do
         -malloc_limit_mb=3072 -artifact_prefix="$build/artifacts/$t/" -print_final_stats=1 \
         "$build/corpus/$t" "tests/fuzz/corpus/$t" >"$build/logs/$t.log" 2>&1
     rc=$?
-    grep -E '^(#[0-9]+ +DONE|Done|stat::number_of_executed_units|SUMMARY|==[0-9]+==ERROR)' \
+    grep -E '^(#[0-9]+[[:space:]]+DONE|Done|SUMMARY|==[0-9]+==ERROR)' \
         "$build/logs/$t.log" | tail -4
     if [ $rc -ne 0 ]; then
         echo "fuzz_$t: failed (exit $rc); see $build/logs/$t.log and $build/artifacts/$t/" >&2

@@ -334,8 +334,9 @@ sb_status sb_plan_new_shapes(sb_graph *g, const sb_shape *in, sb_plan **out, sb_
                                     "batch; the model cannot be planned",
                                     g->values[g->inputs[i]].name, d);
             else if (in[i].dim[d] == 0)
-                return sb_error_set(err, SB_ERR_SHAPE,
-                                    "graph input '%s' has shape %s, which holds no data",
+                return sb_error_set(err, SB_ERR_UNSUPPORTED,
+                                    "graph input '%s' has shape %s: empty tensors are not "
+                                    "supported",
                                     g->values[g->inputs[i]].name,
                                     sb_shape_str(&in[i], buf, sizeof buf));
         if (!sb_shape_within_limits(&in[i]))

@@ -372,11 +372,12 @@ sb_status sb_graph_infer_shapes(sb_graph *g, const sb_shape *inputs, sb_error *e
         if (s)
             return s;
         for (int d = 0; d < out.rank; d++)
-            if (out.dim[d] <= 0) /* empty activations have no use and would divide by zero */
-                return sb_error_set(err, SB_ERR_SHAPE,
-                                    "node '%s' (%s): output dimension %d is %lld; every "
-                                    "dimension must be at least 1",
-                                    n->name, sb_op_name(n->op), d, (long long)out.dim[d]);
+            if (out.dim[d] <= 0) /* empty tensors: no use in these models, and divide by zero */
+                return sb_error_set(err, out.dim[d] ? SB_ERR_SHAPE : SB_ERR_UNSUPPORTED,
+                                    "node '%s' (%s): output dimension %d is %lld; %s", n->name,
+                                    sb_op_name(n->op), d, (long long)out.dim[d],
+                                    out.dim[d] ? "the model is malformed"
+                                               : "empty tensors are not supported");
         if (!sb_shape_within_limits(&out)) {
             char buf[160];
             return sb_error_set(err, SB_ERR_SHAPE,

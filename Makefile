@@ -35,7 +35,7 @@ MODEL    ?= sample_models/resnet8.onnx
 DATA     ?= /usr/share/datasets/fashion-mnist
 
 .PHONY: all deps deps-test run test unit e2e asan check-asan tsan check-tsan check-tsan-omp bench \
-        clean format
+        fuzz fuzz-bins clean format
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -76,6 +76,12 @@ $(BUILD)/tests/test_ui_%: tests/test_ui_%.c $(LIB) $(UI_OBJ) tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(filter-out $(BUILD)/ui/main_loop.o,$(UI_OBJ)) $(LIB) \
 	    $(LDLIBS) $(UI_LIBS) $(TEST_LIBS)
+
+# The fuzz-replay test runs every committed corpus and regression input through the harnesses.
+FUZZ_HARNESS := $(BUILD)/tests/fuzz/harness.o
+$(BUILD)/tests/test_fuzz_replay: tests/test_fuzz_replay.c $(FUZZ_HARNESS) $(LIB) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -Itests/fuzz -o $@ $< $(FUZZ_HARNESS) $(LIB) $(LDLIBS) $(TEST_LIBS)
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -131,10 +137,28 @@ bench: all $(BUILD)/bench_gemm
 	@scripts/deps.sh bench
 	@bench/run.sh $(BUILD)
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built by clang into build-fuzz/ and run for
+# FUZZ_SECONDS each from their seed corpora (docs/fuzzing.md).
+FUZZ_TARGETS := onnx config_csv idx npy
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	    OPT="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	    LDLIBS="-fsanitize=fuzzer $(FUZZ_SAN) $(LDLIBS)" fuzz-bins
+	@scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_HARNESS) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/fuzz -o $@ $< $(FUZZ_HARNESS) $(LIB) $(LDLIBS)
+
 format:
 	clang-format -i $(ENGINE_SRC) $(UI_SRC) $(CLI_SRC) $(TEST_SRC) engine/*.h engine/kernels/*.h
 
 clean:
-	rm -rf build build-asan build-tsan build-tsan-omp
+	rm -rf build build-asan build-tsan build-tsan-omp build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -202,7 +202,7 @@ static void *grow(csv_ctx *x, void *p, size_t *cap, size_t need, size_t elem)
         n *= 2;
     void *q = realloc(p, n * elem);
     if (!q) {
-        x->status = sb_error_set(x->err, SB_ERR_NOMEM, "out of memory");
+        x->status = sb_error_set(x->err, SB_ERR_NOMEM, "%s: out of memory", x->path);
         return NULL;
     }
     *cap = n;
@@ -488,7 +488,7 @@ static void feed(csv_ctx *x, struct csv_parser *p, unsigned char b)
     if (csv_parse(p, &b, 1, on_field, on_row, x) == 1 || x->status)
         return;
     if (csv_error(p) != CSV_EPARSE)
-        x->status = sb_error_set(x->err, SB_ERR_NOMEM, "out of memory");
+        x->status = sb_error_set(x->err, SB_ERR_NOMEM, "%s: out of memory", x->path);
     else if (x->field_quoted)
         fail(x, SB_ERR_FORMAT, x->line, x->n_fields + 1,
              "text after the closing quote of a quoted field (a quote inside a quoted field is "
@@ -503,7 +503,7 @@ static sb_status read_file(csv_ctx *x, FILE *fp)
 {
     struct csv_parser p;
     if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
-        return x->status = sb_error_set(x->err, SB_ERR_NOMEM, "out of memory");
+        return x->status = sb_error_set(x->err, SB_ERR_NOMEM, "%s: out of memory", x->path);
     unsigned char buf[16384];
     bool first = true, prev_cr = false;
     size_t n;
@@ -554,7 +554,7 @@ sb_status sb_config_load_csv(const sb_model *m, const char *path, sb_config *c, 
     x.row_of_layer = calloc((size_t)cfg.n_layers + 1, sizeof *x.row_of_layer);
     FILE *fp = NULL;
     if (!x.row_of_layer)
-        s = sb_error_set(err, SB_ERR_NOMEM, "out of memory");
+        s = sb_error_set(err, SB_ERR_NOMEM, "%s: out of memory", path);
     else if (!(fp = fopen(path, "rb")))
         s = sb_error_set(err, SB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (!s) {

@@ -132,6 +132,15 @@ sb_conv_geom sb_conv_geometry(const sb_shape *x, const sb_shape *y, const sb_win
 /* y[p] = mean of x[p*size .. p*size+size), for each of `planes` planes (GlobalAveragePool). */
 void sb_global_avgpool(const float *x, int64_t planes, int64_t size, float *y);
 
+/* Limits on every shape read from a file or inferred: each dimension at most SB_MAX_DIM and
+ * the product of the non-zero ones at most SB_MAX_ELEMS, so that no product of a shape's
+ * dimensions (or of one with a batch or group count) can overflow an int64_t. */
+#define SB_MAX_DIM ((int64_t)INT32_MAX)   /* kernels take dimensions as int */
+#define SB_MAX_ELEMS ((int64_t)INT32_MAX) /* far above what a plan's budget lets run */
+#define SB_MAX_KERNEL (1 << 20) /* window sizes, strides, dilations and pads */
+/* True when s keeps those limits; symbolic (-1) dimensions count as 1. */
+bool sb_shape_within_limits(const sb_shape *s);
+
 /* shape.c: infers every value's shape from the given input shapes (n_inputs of them). */
 sb_status sb_graph_infer_shapes(sb_graph *g, const sb_shape *inputs, sb_error *err);
 

@@ -75,7 +75,7 @@ static sb_status attr_ints(const Onnx__NodeProto *n, const char *name, int want,
                             "node '%s' (%s): attribute %s has %zu values, expected %d",
                             NAME(n), n->op_type, name, a->n_ints, want);
     for (int i = 0; i < want; i++) {
-        if (a->ints[i] < 0 || a->ints[i] > 1 << 20)
+        if (a->ints[i] < 0 || a->ints[i] > SB_MAX_KERNEL)
             return sb_error_set(err, SB_ERR_FORMAT,
                                 "node '%s' (%s): attribute %s value %lld is out of range",
                                 NAME(n), n->op_type, name, (long long)a->ints[i]);
@@ -225,8 +225,8 @@ static sb_status parse_attrs(const Onnx__NodeProto *pn, sb_graph *g, sb_node *n,
     case SB_OP_GEMM:
         n->a.gemm.alpha = attr_float(pn, "alpha", 1.0f);
         n->a.gemm.beta = attr_float(pn, "beta", 1.0f);
-        n->a.gemm.trans_a = (int)attr_int(pn, "transA", 0);
-        n->a.gemm.trans_b = (int)attr_int(pn, "transB", 0);
+        n->a.gemm.trans_a = attr_int(pn, "transA", 0) != 0; /* indexes dims: 0 or 1 only */
+        n->a.gemm.trans_b = attr_int(pn, "transB", 0) != 0;
         break;
     case SB_OP_CLIP:
         n->a.clip.min = attr_float(pn, "min", -__builtin_inff());
@@ -304,6 +304,10 @@ static sb_status constant_node(sb_graph *g, const Onnx__NodeProto *pn, sb_error 
     if (pn->n_output != 1)
         return sb_error_set(err, SB_ERR_FORMAT, "node '%s' (Constant): needs exactly one output",
                             NAME(pn));
+    int v = sb_graph_find_value(g, pn->output[0]);
+    if (v >= 0 && (g->values[v].kind != SB_VAL_ACT || g->values[v].producer >= 0))
+        return sb_error_set(err, SB_ERR_FORMAT, "node '%s' (Constant): output '%s' is defined twice",
+                            NAME(pn), pn->output[0]);
     if (a && a->t)
         return add_const(g, a->t, pn->output[0], err);
     Onnx__TensorProto t = ONNX__TENSOR_PROTO__INIT;
@@ -361,6 +365,12 @@ static sb_status read_shape(const Onnx__ValueInfoProto *vi, sb_shape *shape, sb_
                                 vi->name, i, (long long)d->dim_value);
         shape->dim[i] = known ? d->dim_value : -1;
     }
+    if (!sb_shape_within_limits(shape)) {
+        char buf[160];
+        return sb_error_set(err, SB_ERR_FORMAT,
+                            "graph input '%s': shape %s holds more than %lld elements", vi->name,
+                            sb_shape_str(shape, buf, sizeof buf), (long long)SB_MAX_ELEMS);
+    }
     return SB_OK;
 }
 
@@ -377,6 +387,8 @@ static sb_status read_inputs(sb_graph *g, const Onnx__GraphProto *gp, sb_error *
         int v = sb_graph_find_value(g, name);
         if (v >= 0 && g->values[v].kind == SB_VAL_CONST)
             continue; /* older exporters list initializers as inputs too */
+        if (v >= 0)
+            return sb_error_set(err, SB_ERR_FORMAT, "graph input '%s' is listed twice", name);
         sb_shape shape;
         sb_dtype dt;
         sb_status s = read_shape(gp->input[i], &shape, &dt, err);

@@ -1,5 +1,6 @@
 #include "onnx_tensor.h"
 
+#include "graph.h"
 #include "onnx.pb-c.h"
 
 #include <stdlib.h>
@@ -42,37 +43,40 @@ static sb_status read_dims(const Onnx__TensorProto *t, const char *name, sb_shap
         if (t->dims[i] < 0)
             return sb_error_set(err, SB_ERR_FORMAT, "tensor '%s': dimension %d is negative (%lld)",
                                 name, i, (long long)t->dims[i]);
+        if (t->dims[i] > SB_MAX_DIM)
+            return sb_error_set(err, SB_ERR_FORMAT,
+                                "tensor '%s': dimension %d is %lld, over the limit of %lld; the "
+                                "file is corrupt",
+                                name, i, (long long)t->dims[i], (long long)SB_MAX_DIM);
         s->dim[i] = t->dims[i];
-        if (__builtin_mul_overflow(*count, t->dims[i], count) || *count > ((int64_t)1 << 40))
-            return sb_error_set(err, SB_ERR_FORMAT, "tensor '%s': declared size is absurd", name);
     }
+    if (!sb_shape_within_limits(s)) {
+        char buf[160];
+        return sb_error_set(err, SB_ERR_FORMAT,
+                            "tensor '%s': shape %s holds more than %lld elements; the file is "
+                            "corrupt",
+                            name, sb_shape_str(s, buf, sizeof buf), (long long)SB_MAX_ELEMS);
+    }
+    *count = sb_shape_count(s);
     return SB_OK;
 }
 
-/* Copies the payload into dst (count elements of the engine type). */
-static sb_status copy_payload(const Onnx__TensorProto *t, const char *name, sb_dtype dt,
-                              int64_t count, void *dst, sb_error *err)
+/* Checks that the payload holds exactly the `count` elements the dims declare: done before
+ * anything is allocated, so a header declaring a huge tensor costs nothing. */
+static sb_status check_payload(const Onnx__TensorProto *t, const char *name, sb_dtype dt,
+                               int64_t count, sb_error *err)
 {
     int is32 = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+    size_t src_elem = dt == SB_F32 || is32 ? 4 : 8;
     if (count == 0) /* an empty tensor: nothing to copy (and its data pointers may be NULL) */
         return SB_OK;
-    size_t src_elem = dt == SB_F32 || is32 ? 4 : 8;
     if (t->has_raw_data) {
-        if (t->raw_data.len != (size_t)count * src_elem)
+        if (t->raw_data.len / src_elem != (size_t)count || t->raw_data.len % src_elem)
             return sb_error_set(err, SB_ERR_FORMAT,
                                 "tensor '%s': declares %lld elements (%lld bytes) but holds %zu "
                                 "bytes; the file is truncated or corrupt",
                                 name, (long long)count, (long long)(count * (int64_t)src_elem),
                                 t->raw_data.len);
-        if (!is32) {
-            memcpy(dst, t->raw_data.data, t->raw_data.len); /* little-endian host */
-            return SB_OK;
-        }
-        for (int64_t i = 0; i < count; i++) {
-            int32_t v;
-            memcpy(&v, t->raw_data.data + 4 * i, 4);
-            ((int64_t *)dst)[i] = v;
-        }
         return SB_OK;
     }
     size_t have = dt == SB_F32 ? t->n_float_data : is32 ? t->n_int32_data : t->n_int64_data;
@@ -81,14 +85,30 @@ static sb_status copy_payload(const Onnx__TensorProto *t, const char *name, sb_d
                             "tensor '%s': declares %lld elements but holds %zu; the file is "
                             "truncated or corrupt",
                             name, (long long)count, have);
-    if (dt == SB_F32)
+    return SB_OK;
+}
+
+/* Copies the checked payload into dst (count elements of the engine type). */
+static void copy_payload(const Onnx__TensorProto *t, sb_dtype dt, int64_t count, void *dst)
+{
+    int is32 = t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+    if (count == 0)
+        return;
+    if (t->has_raw_data && !is32)
+        memcpy(dst, t->raw_data.data, t->raw_data.len); /* little-endian host */
+    else if (t->has_raw_data)
+        for (int64_t i = 0; i < count; i++) {
+            int32_t v;
+            memcpy(&v, t->raw_data.data + 4 * i, 4);
+            ((int64_t *)dst)[i] = v;
+        }
+    else if (dt == SB_F32)
         memcpy(dst, t->float_data, (size_t)count * 4);
     else if (!is32)
         memcpy(dst, t->int64_data, (size_t)count * 8);
     else
         for (int64_t i = 0; i < count; i++)
             ((int64_t *)dst)[i] = t->int32_data[i];
-    return SB_OK;
 }
 
 sb_status sb_tensor_from_onnx(const Onnx__TensorProto *t, sb_tensor *out, sb_error *err)
@@ -104,16 +124,16 @@ sb_status sb_tensor_from_onnx(const Onnx__TensorProto *t, sb_tensor *out, sb_err
         return sb_error_set(err, SB_ERR_UNSUPPORTED, "tensor '%s' is segmented", name);
     sb_status s = sb_dtype_from_onnx(t->data_type, &out->dtype, name, err);
     int64_t count = 0;
-    if (s || (s = read_dims(t, name, &out->shape, &count, err)))
+    if (s || (s = read_dims(t, name, &out->shape, &count, err)) ||
+        (s = check_payload(t, name, out->dtype, count, err)))
         return s;
     size_t elem = out->dtype == SB_F32 ? 4 : 8;
     out->data = malloc((size_t)count * elem + 1);
     if (!out->data)
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory for tensor '%s' (%lld elements)",
                             name, (long long)count);
-    if ((s = copy_payload(t, name, out->dtype, count, out->data, err)))
-        sb_tensor_free(out);
-    return s;
+    copy_payload(t, out->dtype, count, out->data);
+    return SB_OK;
 }
 
 sb_status sb_tensor_take_onnx(Onnx__TensorProto *t, sb_tensor *out, sb_error *err)

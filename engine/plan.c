@@ -3,6 +3,7 @@
 #include "qplan.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,11 +209,8 @@ static sb_status assign_slots(sb_plan *p, sb_error *err)
     const sb_graph *g = p->g;
     int nv = g->n_values;
     p->buffer_of = malloc(((size_t)nv + 1) * sizeof *p->buffer_of);
-    int *last_use = calloc((size_t)nv + 1, sizeof *last_use);
-    if (!p->buffer_of || !last_use) {
-        free(last_use);
+    if (!p->buffer_of)
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
-    }
     for (int v = 0; v < nv; v++)
         p->buffer_of[v] = -1;
     for (int i = 0; i < g->n_inputs; i++)
@@ -226,6 +224,9 @@ static sb_status assign_slots(sb_plan *p, sb_error *err)
             p->buffer_of[st->out_value] = p->n_slots++;
     }
     /* last step reading each slot; graph outputs and inputs live to the end */
+    int *last_use = calloc((size_t)p->n_slots + 1, sizeof *last_use);
+    if (!last_use)
+        return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
     for (int s = 0; s < p->n_steps; s++) {
         const sb_node *n = &g->nodes[p->steps[s].node];
         for (int j = 0; j < n->n_in; j++)
@@ -310,14 +311,21 @@ static sb_status prepack_weights(sb_plan *p, sb_error *err)
     return SB_OK;
 }
 
+/* Largest conv workspace of the plan, or SIZE_MAX when one image's im2col buffer alone would
+ * pass the budget (computed in checked int64 first, so the kernel's own product cannot wrap). */
 static size_t conv_scratch(const sb_plan *p)
 {
+    const int64_t budget = (int64_t)(SB_PLAN_MAX_BYTES / sizeof(float));
     size_t most = 0;
     for (int s = 0; s < p->n_steps; s++) {
         const sb_node *n = &p->g->nodes[p->steps[s].node];
         if (n->op != SB_OP_CONV)
             continue;
         sb_conv_geom geom = sb_step_conv_geom(p, &p->steps[s]);
+        int64_t cols, per_image;
+        if (sb_mul_overflows((int64_t)(geom.C / geom.group) * geom.kh, geom.kw, &cols) ||
+            sb_mul_overflows(cols, (int64_t)geom.OH * geom.OW, &per_image) || per_image > budget)
+            return SIZE_MAX;
         size_t need = sb_conv2d_scratch(&geom, p->batch, p->threads);
         if (need > most)
             most = need;
@@ -338,6 +346,24 @@ void sb_plan_borrow_packs(sb_plan *p, const sb_plan *donor)
         p->steps[s].packed = donor->steps[s].packed;
     }
     p->packs_borrowed = true;
+}
+
+static sb_status check_budget(const sb_plan *p, sb_error *err)
+{
+    const size_t most = SB_PLAN_MAX_BYTES / sizeof(float);
+    if (p->arena_floats <= most && p->scratch_floats <= most - p->arena_floats)
+        return SB_OK;
+    if (p->scratch_floats == SIZE_MAX)
+        return sb_error_set(err, SB_ERR_NOMEM,
+                            "the plan for batch %d needs a convolution workspace over the %zu MB "
+                            "limit; use a smaller input size",
+                            p->batch, SB_PLAN_MAX_BYTES >> 20);
+    return sb_error_set(err, SB_ERR_NOMEM,
+                        "the plan for batch %d needs %zu MB of activations and %zu MB of "
+                        "convolution workspace, over the %zu MB limit; use a smaller batch or "
+                        "input size",
+                        p->batch, p->arena_floats >> 18, p->scratch_floats >> 18,
+                        SB_PLAN_MAX_BYTES >> 20);
 }
 
 void sb_plan_free(sb_plan *p)
@@ -393,12 +419,23 @@ sb_status sb_plan_new_shapes(sb_graph *g, const sb_shape *in, sb_plan **out, sb_
     *out = NULL;
     int batch = g->n_inputs && in[0].rank ? (int)in[0].dim[0] : 1;
     for (int i = 0; i < g->n_inputs; i++) {
+        char buf[160];
         for (int d = 0; d < in[i].rank; d++)
             if (in[i].dim[d] < 0)
                 return sb_error_set(err, SB_ERR_SHAPE,
                                     "graph input '%s' has a symbolic dimension %d other than the "
                                     "batch; the model cannot be planned",
                                     g->values[g->inputs[i]].name, d);
+            else if (in[i].dim[d] == 0)
+                return sb_error_set(err, SB_ERR_UNSUPPORTED,
+                                    "graph input '%s' has shape %s: empty tensors are not "
+                                    "supported",
+                                    g->values[g->inputs[i]].name,
+                                    sb_shape_str(&in[i], buf, sizeof buf));
+        if (!sb_shape_within_limits(&in[i]))
+            return sb_error_set(err, SB_ERR_SHAPE, "graph input '%s': shape %s is too large",
+                                g->values[g->inputs[i]].name,
+                                sb_shape_str(&in[i], buf, sizeof buf));
     }
     sb_status s = sb_graph_infer_shapes(g, in, err);
     if (s)
@@ -424,7 +461,8 @@ sb_status sb_plan_new_shapes(sb_graph *g, const sb_shape *in, sb_plan **out, sb_
     p->scratch_floats = conv_scratch(p);
     if (sb_qplan_scratch_floats(p) > p->scratch_floats)
         p->scratch_floats = sb_qplan_scratch_floats(p);
-    if ((s = sb_plan_choose_kernels(p, err)) || (s = prepack_weights(p, err))) {
+    if ((s = check_budget(p, err)) || (s = sb_plan_choose_kernels(p, err)) ||
+        (s = prepack_weights(p, err))) {
         sb_plan_free(p);
         return s;
     }

@@ -8,6 +8,8 @@
 
 #define SB_MAX_INPUTS 16
 #define SB_MAX_FUSED 4
+/* Memory budget of one plan (activation arena + conv workspace), checked before allocating. */
+#define SB_PLAN_MAX_BYTES ((size_t)4 << 30)
 
 typedef enum { SB_STEP_NODE = 0, SB_STEP_ALIAS } sb_step_kind;
 

@@ -7,6 +7,20 @@
 #define SHAPE_ERR(g, n, ...)                                                                       \
     sb_error_set(err, SB_ERR_SHAPE, "node '%s' (%s): " __VA_ARGS__)
 
+bool sb_shape_within_limits(const sb_shape *s)
+{
+    if (s->rank < 0 || s->rank > SB_MAX_RANK)
+        return false;
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) {
+        if (s->dim[i] < -1 || s->dim[i] > SB_MAX_DIM)
+            return false;
+        if (s->dim[i] > 0 && (n *= s->dim[i]) > SB_MAX_ELEMS) /* both < 2^31: no overflow */
+            return false;
+    }
+    return true;
+}
+
 static const sb_shape *in_shape(const sb_graph *g, const sb_node *n, int i)
 {
     return &g->values[n->in[i]].shape;
@@ -60,22 +74,27 @@ static int64_t window_out(int64_t in, int k, int s, int d, int pb, int pe, int c
     return out;
 }
 
-static void resolve_autopad(sb_window *w, int axis, int64_t in)
+/* False when the padding auto_pad asks for is beyond SB_MAX_KERNEL (a huge kernel or
+ * dilation on a huge input). */
+static bool resolve_autopad(sb_window *w, int axis, int64_t in)
 {
     if (w->auto_pad == SB_PAD_NOTSET)
-        return;
+        return true;
     if (w->auto_pad == SB_PAD_VALID) {
         w->pad_begin[axis] = w->pad_end[axis] = 0;
-        return;
+        return true;
     }
     int64_t out = (in + w->stride[axis] - 1) / w->stride[axis];
     int64_t span = (int64_t)(w->kernel[axis] - 1) * w->dilation[axis] + 1;
     int64_t total = (out - 1) * w->stride[axis] + span - in;
     if (total < 0)
         total = 0;
+    if (total > 2 * (int64_t)SB_MAX_KERNEL)
+        return false;
     int small = (int)(total / 2), big = (int)(total - total / 2);
     w->pad_begin[axis] = w->auto_pad == SB_PAD_SAME_UPPER ? small : big;
     w->pad_end[axis] = w->auto_pad == SB_PAD_SAME_UPPER ? big : small;
+    return true;
 }
 
 static sb_status infer_window(sb_graph *g, sb_node *n, sb_shape *out, sb_error *err)
@@ -92,8 +111,12 @@ static sb_status infer_window(sb_graph *g, sb_node *n, sb_shape *out, sb_error *
         if (wt->shape.rank != x->rank)
             return SHAPE_ERR(g, n, "weight has rank %d, input %d", n->name, "Conv",
                              wt->shape.rank, x->rank);
-        w->kernel[0] = w->spatial == 1 ? 1 : (int)wt->shape.dim[2];
-        w->kernel[1] = (int)wt->shape.dim[wt->shape.rank - 1];
+        int64_t kh = w->spatial == 1 ? 1 : wt->shape.dim[2], kw = wt->shape.dim[wt->shape.rank - 1];
+        if (kh < 1 || kw < 1 || kh > SB_MAX_KERNEL || kw > SB_MAX_KERNEL)
+            return SHAPE_ERR(g, n, "weight kernel %lldx%lld is out of range (1 to %d)", n->name,
+                             "Conv", (long long)kh, (long long)kw, SB_MAX_KERNEL);
+        w->kernel[0] = (int)kh;
+        w->kernel[1] = (int)kw;
         if (wt->shape.dim[1] * w->group != x->dim[1] || wt->shape.dim[0] % w->group)
             return SHAPE_ERR(g, n,
                              "input has %lld channels but the weight expects %lld x group %d",
@@ -109,7 +132,9 @@ static sb_status infer_window(sb_graph *g, sb_node *n, sb_shape *out, sb_error *
     *out = *x;
     out->dim[1] = channels;
     for (int a = 0; a < 2; a++) {
-        resolve_autopad(w, a, in_hw[a]);
+        if (!resolve_autopad(w, a, in_hw[a]))
+            return SHAPE_ERR(g, n, "auto_pad asks for more than %d padding", n->name,
+                             sb_op_name(n->op), 2 * SB_MAX_KERNEL);
         int64_t o = window_out(in_hw[a], w->kernel[a], w->stride[a], w->dilation[a],
                                w->pad_begin[a], w->pad_end[a], w->ceil_mode);
         if (o <= 0)
@@ -210,9 +235,10 @@ static sb_status infer_reshape(sb_graph *g, sb_node *n, sb_shape *out, sb_error 
                             "torch.flatten or a constant shape)",
                             n->name);
     const int64_t *want = sv->data;
+    if (sv->shape.dim[0] > SB_MAX_RANK)
+        return SHAPE_ERR(g, n, "target rank %lld is too large (at most %d)", n->name, "Reshape",
+                         (long long)sv->shape.dim[0], SB_MAX_RANK);
     int r = (int)sv->shape.dim[0];
-    if (r > SB_MAX_RANK)
-        return SHAPE_ERR(g, n, "target rank %d is too large", n->name, "Reshape", r);
     int64_t total = sb_shape_count(x), known = 1;
     int infer = -1;
     out->rank = r;
@@ -228,8 +254,10 @@ static sb_status infer_reshape(sb_graph *g, sb_node *n, sb_shape *out, sb_error 
             d = 1;
         } else if (d < 0)
             return SHAPE_ERR(g, n, "negative dimension %lld", n->name, "Reshape", (long long)d);
+        if (d > SB_MAX_DIM || sb_mul_overflows(known, d, &known) || known > SB_MAX_ELEMS)
+            return SHAPE_ERR(g, n, "target dimension %d (%lld) makes the shape too large", n->name,
+                             "Reshape", i, (long long)d);
         out->dim[i] = d;
-        known *= d;
     }
     if (infer >= 0)
         out->dim[infer] = known ? total / known : 0;
@@ -344,16 +372,20 @@ sb_status sb_graph_infer_shapes(sb_graph *g, const sb_shape *inputs, sb_error *e
         if (s)
             return s;
         for (int d = 0; d < out.rank; d++)
-            if (out.dim[d] < 0 || out.dim[d] > ((int64_t)1 << 31))
-                return sb_error_set(err, SB_ERR_SHAPE,
-                                    "node '%s' (%s): output dimension %d is %lld", n->name,
-                                    sb_op_name(n->op), d, (long long)out.dim[d]);
-        int64_t count;
-        int64_t acc = 1;
-        for (int d = 0; d < out.rank; d++)
-            if (sb_mul_overflows(acc, out.dim[d], &count) || (acc = count) > ((int64_t)1 << 34))
-                return sb_error_set(err, SB_ERR_SHAPE, "node '%s' (%s): output is too large",
-                                    n->name, sb_op_name(n->op));
+            if (out.dim[d] <= 0) /* empty tensors: no use in these models, and divide by zero */
+                return sb_error_set(err, out.dim[d] ? SB_ERR_SHAPE : SB_ERR_UNSUPPORTED,
+                                    "node '%s' (%s): output dimension %d is %lld; %s", n->name,
+                                    sb_op_name(n->op), d, (long long)out.dim[d],
+                                    out.dim[d] ? "the model is malformed"
+                                               : "empty tensors are not supported");
+        if (!sb_shape_within_limits(&out)) {
+            char buf[160];
+            return sb_error_set(err, SB_ERR_SHAPE,
+                                "node '%s' (%s): output shape %s is too large (limits: %lld "
+                                "per dimension, %lld elements)",
+                                n->name, sb_op_name(n->op), sb_shape_str(&out, buf, sizeof buf),
+                                (long long)SB_MAX_DIM, (long long)SB_MAX_ELEMS);
+        }
         if (n->out[0] < 0)
             return sb_error_set(err, SB_ERR_FORMAT, "node '%s' (%s): has no output", n->name,
                                 sb_op_name(n->op));

@@ -1,7 +1,7 @@
 /* Accuracy over a dataset: batches through one plan, with progress and cancellation between
  * batches. Per-image results do not depend on the batch size or the thread count, so the
  * accuracy is the same however it is run. */
-#include "model.h"
+#include "actcache.h"
 
 #include <math.h>
 #include <omp.h>
@@ -98,10 +98,15 @@ static sb_status run_batches(sb_model *m, sb_plan *p, const sb_dataset *d,
     sb_eval_progress prog = {.total = total};
     for (int start = 0; start < total; start += batch) {
         int count = total - start < batch ? total - start : batch;
-        if (count < batch) /* the tail runs in the same plan, padded with zeros */
-            memset(in + (size_t)count * per_image, 0, (size_t)(batch - count) * per_image * 4);
-        sb_dataset_fill(d, pp, start, count, in);
-        sb_status s = sb_plan_run(p, opt->cancel, err);
+        sb_status s;
+        if (opt->cache) {
+            s = sb_actcache_run_batch(opt->cache, p, start, count, opt->cancel, &res->cached, err);
+        } else {
+            if (count < batch) /* the tail runs in the same plan, padded with zeros */
+                memset(in + (size_t)count * per_image, 0, (size_t)(batch - count) * per_image * 4);
+            sb_dataset_fill(d, pp, start, count, in);
+            s = sb_plan_run(p, opt->cancel, err);
+        }
         if (s)
             return s;
         score_batch(d, sb_plan_value(p, g->outputs[0]), classes, start, count, opt->reference,
@@ -140,7 +145,12 @@ sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
     if (!res->pred)
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
     double t0 = omp_get_wtime();
-    s = run_batches(m, p, d, pp, opt, res, err);
+    if (opt->cache)
+        s = sb_actcache_begin(opt->cache, m, p, d, pp, err);
+    if (!s)
+        s = run_batches(m, p, d, pp, opt, res, err);
+    if (opt->cache)
+        sb_actcache_end(opt->cache);
     res->seconds = omp_get_wtime() - t0;
     res->loss /= res->images > 0 ? res->images : 1;
     return s;

@@ -2,7 +2,7 @@
  * PyTorch): for edits to the first, a middle and the last layer of each sample model, pruned
  * (magnitude and l1) and quantised (weights and activations), the cached evaluation gives the
  * same predictions, counts and loss to the last bit, and it really resumes cached images. The
- * cut is checked against the layer each edit changes first. */
+ * cut is checked against the layer each edit changes first. Sensitivity sweeps use a cache too. */
 #include "compress.h"
 #include "testutil.h"
 
@@ -259,4 +259,42 @@ Test(actcache, other_data_clears_the_cache, .timeout = 300)
     sb_actcache_free(cache);
     sb_model_free(cm);
     close_model(&f);
+}
+
+/* A sweep resumes each layer's ratios from the cache: its points equal separate, uncached
+ * evaluations of the same settings. */
+static void check_sweep(const char *model, int layer, sb_prune_method method)
+{
+    fixture f = open_model(model);
+    const double ratios[] = {0, 0.3, 0.6, 0.9};
+    sb_sweep_options o = {.method = method, .ratios = ratios, .n_ratios = 4, .layers = &layer,
+                          .n_layers = 1, .limit = IMAGES};
+    sb_sweep_point pts[4];
+    sb_error err = {0};
+    cr_assert_eq(sb_sweep_count(f.base, &o), 4);
+    cr_assert_eq(sb_sweep(f.base, f.test, &f.pp, &o, pts, &err), SB_OK, "%s", err.msg);
+    for (int i = 0; i < 4; i++) {
+        sb_config c;
+        cr_assert_eq(sb_config_new(f.base, &c, &err), SB_OK);
+        c.layer[layer].prune = ratios[i] > 0 ? method : SB_PRUNE_NONE;
+        c.layer[layer].ratio = ratios[i];
+        sb_model *cm = NULL;
+        cr_assert_eq(sb_compress(f.base, &c, NULL, true, &cm, &err), SB_OK, "%s", err.msg);
+        sb_eval_result want = evaluate(&f, cm, NULL, 0);
+        cr_expect_eq(pts[i].correct1, want.correct1, "%s layer %d ratio %g", model, layer,
+                     ratios[i]);
+        cr_expect_eq(pts[i].correct5, want.correct5);
+        cr_expect_eq(pts[i].loss, want.loss, "%s layer %d ratio %g: loss %.17g, uncached %.17g",
+                     model, layer, ratios[i], pts[i].loss, want.loss);
+        sb_eval_result_free(&want);
+        sb_model_free(cm);
+        sb_config_free(&c);
+    }
+    close_model(&f);
+}
+
+Test(actcache, sweeps_match_uncached_evaluations, .timeout = 300)
+{
+    check_sweep("mobilenet_se", 20, SB_PRUNE_MAGNITUDE);
+    check_sweep("lenet5", 1, SB_PRUNE_L1);
 }

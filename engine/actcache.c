@@ -252,6 +252,15 @@ static sb_status set_cut(sb_actcache *c, const sb_plan *p, int k, const int *liv
     return SB_OK;
 }
 
+/* Whether one image's values live[0..n) fit in the budget. */
+static bool fits_one(const sb_actcache *c, const sb_plan *p, const int *live, int n)
+{
+    size_t floats = 0;
+    for (int i = 0; i < n; i++)
+        floats += (size_t)per_image(p, live[i]);
+    return floats * sizeof(float) <= c->budget;
+}
+
 /* The latest step at or before `change` whose live values are the cut's, or -1. */
 static int serving_step(sb_actcache *c, const sb_plan *p, int change, int *live)
 {
@@ -287,9 +296,13 @@ sb_status sb_actcache_begin(sb_actcache *c, const sb_model *m, sb_plan *p, const
     }
     sb_status s = SB_OK;
     c->k = serving_step(c, p, change, live);
-    if (c->k < 0 && change > 0 && change < p->n_steps) { /* nothing to keep at 0 or the end */
+    /* A cut at the change serves this model, and most likely the next edit (the same layer
+     * again), better than an earlier one: move there, paying one full run. Nothing is worth
+     * keeping at step 0 (the input) or at the end. */
+    if (c->k != change && change > 0 && change < p->n_steps) {
         int n = live_at(p, change, live);
-        if (n > 0 && !(s = set_cut(c, p, change, live, n, sb_dataset_count(d), err)))
+        if (n > 0 && fits_one(c, p, live, n) &&
+            !(s = set_cut(c, p, change, live, n, sb_dataset_count(d), err)))
             c->k = c->capacity > 0 ? change : -1;
     }
     free(live);

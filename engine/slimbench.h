@@ -178,9 +178,10 @@ void sb_eval_result_free(sb_eval_result *r);
  * two graphs by node and value names (a structured prune changes the producer of the pruned
  * channels; activation quantisation inserts a node before its layer). The values live there are
  * captured while an evaluation runs its images from the input, up to the memory budget (images
- * from the first on); later evaluations whose first change is at or after that cut resume those
- * images there and run the others from the input, capturing more while room is left. A model
- * that changes an earlier step moves the cut there (the cached images are dropped). Results are
+ * from the first on); later evaluations whose first change is at that cut resume those images
+ * there and run the others from the input, capturing more while room is left. A model whose first
+ * change is elsewhere moves the cut there (the cached images are dropped), unless one image's
+ * values there exceed the budget: then a cut before its change still serves it. Results are
  * bit-identical to an uncached evaluation: the steps before the cut are the base's. The cache is
  * bound to the eval set and preprocessing it was filled from; others clear it. */
 #define SB_ACTCACHE_DEFAULT_BUDGET ((size_t)256 << 20)

@@ -189,7 +189,7 @@ Test(actcache, activation_quant_edits_match_the_uncached_evaluation, .timeout = 
 }
 
 /* As in the workbench: a late edit, then an earlier one (the cut moves), then the late one
- * again (served from the earlier cut); a budget too small for every image. */
+ * again (the cut moves back), and again (resumed); a budget too small for every image. */
 Test(actcache, cut_moves_and_partial_caching_stay_exact, .timeout = 300)
 {
     fixture f = open_model("resnet8");
@@ -205,11 +205,15 @@ Test(actcache, cut_moves_and_partial_caching_stay_exact, .timeout = 300)
     sb_actcache_info info = sb_actcache_get_info(cache);
     cr_expect_str_eq(info.cut_node, sb_model_first_change(f.base, mid));
     r[2] = evaluate(&f, late, cache, 0);
+    r[3] = evaluate(&f, late, cache, 0);
     cr_expect_eq(r[1].cached, 0);
-    cr_expect_eq(r[2].cached, IMAGES);
+    cr_expect_eq(r[2].cached, 0);
+    cr_expect_eq(r[3].cached, IMAGES);
     expect_same(&r[0], &want_late, "late, filling");
     expect_same(&r[1], &want_mid, "middle, moving the cut");
-    expect_same(&r[2], &want_late, "late, from the middle cut");
+    expect_same(&r[2], &want_late, "late, moving the cut back");
+    expect_same(&r[3], &want_late, "late, resumed");
+    sb_eval_result_free(&r[3]);
     sb_actcache_free(cache);
 
     /* room for 100 images: those resume, the rest run from the input */
@@ -297,4 +301,26 @@ Test(actcache, sweeps_match_uncached_evaluations, .timeout = 300)
 {
     check_sweep("mobilenet_se", 20, SB_PRUNE_MAGNITUDE);
     check_sweep("lenet5", 1, SB_PRUNE_L1);
+}
+
+/* mobilenet_se: layer 1's inputs (16x28x28 floats, 50 KB an image) fit a 110 KB budget twice;
+ * layer 2's (48x28x28) not once, so an edit there resumes from layer 1's cut instead. */
+Test(actcache, an_earlier_cut_serves_when_the_later_one_does_not_fit, .timeout = 300)
+{
+    fixture f = open_model("mobilenet_se");
+    sb_model *early = edited(&f, 1, EDIT_MAGNITUDE), *later = edited(&f, 2, EDIT_W4);
+    sb_actcache *cache;
+    sb_error err = {0};
+    cr_assert_eq(sb_actcache_new(f.base, 110000, &cache, &err), SB_OK);
+    sb_eval_result fill = evaluate(&f, early, cache, 2), want = evaluate(&f, later, NULL, 0);
+    sb_actcache_info info = sb_actcache_get_info(cache);
+    cr_expect_eq(info.capacity, 2, "%zu bytes an image", info.image_bytes);
+    sb_eval_result got = evaluate(&f, later, cache, 2);
+    cr_expect_eq(got.cached, 2);
+    cr_expect_str_eq(sb_actcache_get_info(cache).cut_node, info.cut_node);
+    expect_same(&got, &want, "mobilenet_se layer 2 from layer 1's cut");
+    sb_eval_result_free(&fill), sb_eval_result_free(&want), sb_eval_result_free(&got);
+    sb_actcache_free(cache);
+    sb_model_free(early), sb_model_free(later);
+    close_model(&f);
 }

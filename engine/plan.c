@@ -503,3 +503,15 @@ sb_status sb_plan_run(sb_plan *p, const volatile int *cancel, sb_error *err)
 {
     return sb_plan_run_observed(p, cancel, NULL, NULL, err);
 }
+
+sb_status sb_plan_run_steps(sb_plan *p, int from, int to, const volatile int *cancel,
+                            sb_error *err)
+{
+    for (int s = from < 0 ? 0 : from; s < to && s < p->n_steps; s++) {
+        if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED))
+            return sb_error_set(err, SB_ERR_CANCELLED, "cancelled");
+        if (p->steps[s].kind == SB_STEP_NODE)
+            sb_op_run(p, &p->steps[s]);
+    }
+    return SB_OK;
+}

@@ -61,6 +61,11 @@ float *sb_plan_value(const sb_plan *p, int v);
  * `cancel` (optional) is checked between steps. */
 sb_status sb_plan_run(sb_plan *p, const volatile int *cancel, sb_error *err);
 
+/* Runs steps [from, to) only: the values live at step `from` must already hold their data
+ * (activation caching resumes a model part-way). */
+sb_status sb_plan_run_steps(sb_plan *p, int from, int to, const volatile int *cancel,
+                            sb_error *err);
+
 /* Runs the plan, calling `before` ahead of each step (its inputs are live then). */
 typedef void (*sb_step_observer)(const sb_plan *p, int step, void *user);
 sb_status sb_plan_run_observed(sb_plan *p, const volatile int *cancel, sb_step_observer before,

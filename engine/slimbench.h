@@ -153,6 +153,11 @@ sb_status sb_preprocess_from_model(const sb_model *m, sb_preprocess *pp, sb_erro
 sb_status sb_parse_float_list(const char *s, float *vals, int max, int *n, sb_error *err);
 
 /* ---- evaluation ---- */
+/* An activation cache (actcache.c): the base model's activations at a cut point, kept for the
+ * images of one eval set, so that evaluating a compressed model of that base runs only the steps
+ * from its first changed node onwards for the cached images. See sb_eval_options.cache. */
+typedef struct sb_actcache sb_actcache;
+
 typedef struct sb_eval_progress {
     int done, total;      /* images evaluated so far */
     int correct1, correct5, agree;
@@ -168,6 +173,7 @@ typedef struct sb_eval_options {
     void *user;
     const volatile int *cancel; /* optional: non-zero cancels between batches */
     const int *reference;       /* optional: another model's top-1 predictions, for agreement */
+    sb_actcache *cache;         /* optional: resume cached images at the first change */
 } sb_eval_options;
 
 typedef struct sb_eval_result {
@@ -176,6 +182,7 @@ typedef struct sb_eval_result {
     double loss;   /* mean cross-entropy (natural log) over labelled images */
     double seconds;
     double cpu_seconds; /* process CPU time (all threads) over the same span as `seconds` */
+    int cached;    /* images resumed from opt->cache rather than run from the input */
     int *pred; /* top-1 prediction per image (images entries), owned; free with sb_eval_result_free */
 } sb_eval_result;
 
@@ -185,6 +192,40 @@ sb_status sb_eval_check(const sb_model *m, const sb_dataset *d, const sb_preproc
 sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
                   const sb_eval_options *opt, sb_eval_result *res, sb_error *err);
 void sb_eval_result_free(sb_eval_result *r);
+
+/* ---- activation cache ----
+ * The cut is where the model under evaluation first differs from the base: the inputs of the
+ * earliest node whose operation, constants (weights) or inputs differ, found by comparing the
+ * two graphs by node and value names (a structured prune changes the producer of the pruned
+ * channels; activation quantisation inserts a node before its layer). The values live there are
+ * captured while an evaluation runs its images from the input, up to the memory budget (images
+ * from the first on); later evaluations whose first change is at that cut resume those images
+ * there and run the others from the input, capturing more while room is left. A model whose first
+ * change is elsewhere moves the cut there (the cached images are dropped), unless one image's
+ * values there exceed the budget: then a cut before its change still serves it. Results are
+ * bit-identical to an uncached evaluation: the steps before the cut are the base's. The cache is
+ * bound to the eval set and preprocessing it was filled from; others clear it. */
+#define SB_ACTCACHE_DEFAULT_BUDGET ((size_t)256 << 20)
+
+/* budget_bytes 0: SB_ACTCACHE_DEFAULT_BUDGET. The base must outlive the cache. */
+sb_status sb_actcache_new(const sb_model *base, size_t budget_bytes, sb_actcache **out,
+                          sb_error *err);
+void sb_actcache_free(sb_actcache *c);
+/* Drops every cached image and the cut (call when the data on disk may have changed). */
+void sb_actcache_clear(sb_actcache *c);
+
+typedef struct sb_actcache_info {
+    const char *cut_node; /* first node run for cached images; NULL: no cut yet */
+    int values;           /* activation tensors kept per image */
+    size_t image_bytes;   /* bytes per image */
+    int images;           /* images cached (the first ones of the eval set) */
+    int capacity;         /* images that fit in the budget at this cut */
+} sb_actcache_info;
+sb_actcache_info sb_actcache_get_info(const sb_actcache *c);
+
+/* Name of the first node where m's execution differs from base's (the cut an evaluation of m
+ * would use), or NULL when m runs exactly as base does or cannot be compared. */
+const char *sb_model_first_change(const sb_model *base, const sb_model *m);
 
 /* ---- latency ---- */
 typedef struct sb_latency {

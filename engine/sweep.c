@@ -33,8 +33,8 @@ int sb_sweep_count(const sb_model *m, const sb_sweep_options *o)
 }
 
 static sb_status one_point(const sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
-                           const sb_sweep_options *o, sb_config *cfg, sb_sweep_point *pt,
-                           sb_error *err)
+                           const sb_sweep_options *o, sb_config *cfg, sb_actcache *cache,
+                           sb_sweep_point *pt, sb_error *err)
 {
     sb_layer_config *lc = &cfg->layer[pt->layer];
     *lc = SB_LAYER_DEFAULT;
@@ -42,7 +42,7 @@ static sb_status one_point(const sb_model *m, const sb_dataset *d, const sb_prep
     lc->ratio = pt->ratio;
     sb_model *cm = NULL;
     sb_eval_result r = {0};
-    sb_eval_options eo = {.limit = o->limit, .cancel = o->cancel};
+    sb_eval_options eo = {.limit = o->limit, .cancel = o->cancel, .cache = cache};
     sb_status s = sb_compress(m, cfg, NULL, true, &cm, err);
     if (!s)
         s = sb_eval(cm, d, pp, &eo, &r, err);
@@ -60,18 +60,23 @@ sb_status sb_sweep(const sb_model *m, const sb_dataset *d, const sb_preprocess *
     if (o->method != SB_PRUNE_MAGNITUDE && o->method != SB_PRUNE_L1)
         return sb_error_set(err, SB_ERR_ARG, "a sweep prunes by magnitude or by L1 channels");
     sb_config cfg;
+    sb_actcache *cache = NULL; /* the ratios of one layer share its cut: all but one resume */
     sb_status s = sb_config_new(m, &cfg, err);
+    if (!s)
+        s = sb_actcache_new(m, 0, &cache, err);
     int total = sb_sweep_count(m, o), done = 0;
     for (int l = 0; l < m->n_layers && !s; l++) {
         if (!visits(m, o, l))
             continue;
+        sb_actcache_clear(cache); /* else an earlier layer's cut would serve, less well */
         for (int r = 0; r < o->n_ratios && !s; r++, done++) {
             points[done] = (sb_sweep_point){.layer = l, .ratio = o->ratios[r]};
-            s = one_point(m, d, pp, o, &cfg, &points[done], err);
+            s = one_point(m, d, pp, o, &cfg, cache, &points[done], err);
             if (!s && o->progress && o->progress(done + 1, total, o->user))
                 s = sb_error_set(err, SB_ERR_CANCELLED, "sweep cancelled");
         }
     }
+    sb_actcache_free(cache);
     sb_config_free(&cfg);
     return s;
 }

@@ -55,6 +55,7 @@ struct ui_worker {
     bool cm_evaluated, cm_timed;
     sb_latency cm_lat;
     sb_dataset *train; /* calibration data, opened on first need */
+    sb_actcache *cache; /* the base's activations for edited models' evaluations, or NULL */
 };
 
 static void job_clear(job *j)
@@ -207,7 +208,8 @@ static sb_status peek(ui_worker *w, sb_model *m, const sb_eval_options *full, pr
     sb_eval_options o = {.batch = PEEK_IMAGES,
                          .limit = PEEK_IMAGES,
                          .cancel = full->cancel,
-                         .reference = full->reference};
+                         .reference = full->reference,
+                         .cache = full->cache};
     sb_eval_result r = {0};
     sb_error ignored = {0};
     sb_status st = sb_eval(m, w->o.data, &w->o.pp, &o, &r, &ignored);
@@ -237,6 +239,7 @@ static void run_eval(ui_worker *w, const job *j, ui_job_report *r)
             sb_error_prefix(&err, "not applied: ");
         m = w->cm;
         opt.reference = w->base_evaluated ? w->base_res.pred : NULL;
+        opt.cache = w->cache; /* the base and the eval set never change in a worker's life */
     }
     if (!st)
         st = peek(w, m, &opt, &ctx, &err);
@@ -569,12 +572,16 @@ ui_worker *ui_worker_new(const ui_worker_opts *o)
         free(w);
         return NULL;
     }
+    sb_error err = {0};
+    if (sb_actcache_new(o->model, 0, &w->cache, &err) != SB_OK)
+        w->cache = NULL; /* evaluations then run every image from the input */
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     int rc = start_thread(w);
     if (rc) {
         close(w->wake[0]);
         close(w->wake[1]);
+        sb_actcache_free(w->cache);
         free(w);
         errno = rc;
         return NULL;
@@ -604,6 +611,7 @@ void ui_worker_free(ui_worker *w)
     else
         sb_model_free(w->cm);
     sb_dataset_free(w->train);
+    sb_actcache_free(w->cache);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     close(w->wake[0]);

@@ -2,6 +2,8 @@
  * with their statistics, and cached plans. One thread uses a model at a time. */
 #include "model.h"
 
+#include <omp.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,11 +129,21 @@ sb_status sb_model_plan(sb_model *m, int batch, sb_plan **out, sb_error *err)
         return sb_error_set(err, SB_ERR_UNSUPPORTED,
                             "the model takes shape tensors as inputs and can only be run with "
                             "explicit inputs");
+    /* Scratch is sized for the thread count at build time: more threads need a new plan. */
+    const int threads = omp_get_max_threads();
     if (batch == m->plan1->batch) {
+        if (m->plan1->threads < threads) {
+            sb_plan *p;
+            sb_status s = sb_plan_new(m->g, 0, &p, err);
+            if (s)
+                return s;
+            sb_plan_free(m->plan1);
+            m->plan1 = p;
+        }
         *out = m->plan1;
         return SB_OK;
     }
-    if (!m->plan_n || m->plan_n->batch != batch) {
+    if (!m->plan_n || m->plan_n->batch != batch || m->plan_n->threads < threads) {
         sb_plan_free(m->plan_n);
         m->plan_n = NULL;
         sb_status s = sb_plan_new(m->g, batch, &m->plan_n, err);
@@ -193,7 +205,8 @@ sb_status sb_model_run(sb_model *m, int n_in, const sb_tensor *in, int n_out, sb
     if (s)
         return s;
     bool rebind = bind_shape_inputs(m, in);
-    if (!m->plan_run || !same_shapes(m->plan_run, in, n_in) || rebind) {
+    if (!m->plan_run || !same_shapes(m->plan_run, in, n_in) || rebind ||
+        m->plan_run->threads < omp_get_max_threads()) {
         sb_shape shapes[SB_MAX_INPUTS];
         for (int i = 0; i < n_in && i < SB_MAX_INPUTS; i++)
             shapes[i] = in[i].shape;

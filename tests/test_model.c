@@ -5,7 +5,9 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
+#include <string.h>
 #include <zlib.h>
 
 #define ONNX_DIR "tests/data/onnx/"
@@ -260,5 +262,28 @@ Test(model_profile, steps_name_fused_ops_and_kernels)
     /* the downsample convs' BatchNorms sit after another conv in the node order: still folded */
     cr_expect_eq(count_steps(&p, "BatchNormalization", ""), 0);
     sb_profile_free(&p);
+    sb_model_free(m);
+}
+
+/* A plan's conv workspace is sized for the threads of its time: raising the thread count after
+ * a run must rebuild the plan (the old one overflowed its workspace, seen under ASan), and the
+ * result does not depend on the thread count. */
+Test(model_plan, more_threads_after_a_run)
+{
+    enum { N = 4, PER = 28 * 28, CLASSES = 10 };
+    sb_model *m = load_ok(SB_SAMPLE_DIR "/resnet8.onnx");
+    static float x[N * PER];
+    for (int i = 0; i < N * PER; i++)
+        x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    sb_tensor in = {.dtype = SB_F32, .shape = {.rank = 4, .dim = {N, 1, 28, 28}}, .data = x};
+    sb_tensor out1, out2;
+    sb_error err = {0};
+    omp_set_num_threads(1);
+    cr_assert_eq(sb_model_run(m, 1, &in, 1, &out1, &err), SB_OK, "%s", err.msg);
+    omp_set_num_threads(2);
+    cr_assert_eq(sb_model_run(m, 1, &in, 1, &out2, &err), SB_OK, "%s", err.msg);
+    cr_expect_eq(memcmp(out1.data, out2.data, N * CLASSES * sizeof(float)), 0);
+    sb_tensor_free(&out1);
+    sb_tensor_free(&out2);
     sb_model_free(m);
 }

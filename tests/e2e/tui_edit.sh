@@ -6,66 +6,12 @@
 #   BUILD=build  MODEL=sample_models/lenet5.onnx  TUI_WAIT=180 (seconds for an evaluation)
 set -u
 cd "$(dirname "$0")/../.."
-build=${BUILD:-build}
-model=${MODEL:-sample_models/lenet5.onnx}
-wait_s=${TUI_WAIT:-180}
-bin=$build/slimbench
 data=/usr/share/datasets/fashion-mnist
-for need in tmux "$bin" "$model" "$data"; do
-    command -v "$need" >/dev/null 2>&1 || [ -e "$need" ] ||
-        { echo "tui_edit: FAIL: $need is missing (make deps-test all)"; exit 1; }
-done
-
-tmp=$(mktemp -d)
-sock=slimbench-edit-$$
-tm() { tmux -L "$sock" "$@"; }
-trap 'tm kill-server >/dev/null 2>&1; rm -rf "$tmp"' EXIT
-screen() { tm capture-pane -p -t tui; }
-fail() {
-    echo "tui_edit: FAIL: $*"
-    echo "---- screen ----"
-    screen
-    echo "----------------"
-    exit 1
-}
-# Polls the screen until it matches the extended regex $1, for at most $2 seconds.
-wait_for() {
-    local deadline=$((SECONDS + $2))
-    while [ $SECONDS -le "$deadline" ]; do
-        screen | grep -Eq -- "$1" && return 0
-        sleep 0.2
-    done
-    return 1
-}
-expect() { screen | grep -Eq -- "$1" || fail "expected /$1/ on screen ($2)"; }
-reject() { ! screen | grep -Eq -- "$1" || fail "did not expect /$1/ on screen ($2)"; }
-keys() { tm send-keys -t tui "$@"; sleep 0.3; }
-text() { tm send-keys -t tui -l "$1"; sleep 0.3; }
-# start COLS LINES [ARGS...]: a new workbench session with its own state directory ($state).
-state=$tmp/state
-start() {
-    local cols=$1 lines=$2
-    shift 2
-    tm kill-session -t tui >/dev/null 2>&1
-    rm -f "$tmp/rc"
-    tm -f /dev/null new-session -d -s tui -x "$cols" -y "$lines" \
-        "env LANG=C.UTF-8 TERM=tmux-256color HOME=$tmp/home XDG_STATE_HOME=$state \
-         $bin $model $*; echo \$? >$tmp/rc; sleep 120" ||
-        fail "cannot start tmux"
-}
-# wait_exit CODE: the workbench ended with this status (within 15 s).
-wait_exit() {
-    local deadline=$((SECONDS + 15))
-    until [ -s "$tmp/rc" ]; do
-        [ $SECONDS -le $deadline ] || return 1
-        sleep 0.2
-    done
-    [ "$(cat "$tmp/rc")" = "$1" ]
-}
+. tests/e2e/lib_tui.sh
+tui_init tui_edit 180 "$data"
 baseline='top-1 [0-9]+\.[0-9]{2}%  top-5 [0-9.]+%'
 # The final comparison line: "top-1 91.10% → 77.03% -14.07  top-5 ..."
 final='top-1 [0-9]+\.[0-9]{2}% → [0-9]+\.[0-9]{2}% [-+][0-9]+\.[0-9]{2}'
-sel_row() { screen | grep -E '^ >' | head -1; }
 
 # ---- 1. prune the fattest layer by l1 50% ----
 start 100 30

@@ -8,42 +8,11 @@
 #   BUILD=build  MODEL=sample_models/lenet5.onnx  TUI_WAIT=180 (seconds for an evaluation)
 set -u
 cd "$(dirname "$0")/../.."
-build=${BUILD:-build}
-model=${MODEL:-sample_models/lenet5.onnx}
-wait_s=${TUI_WAIT:-180}
-bin=$build/slimbench
 data=/usr/share/datasets/fashion-mnist
-for need in tmux "$bin" "$model" "$data/train-images-idx3-ubyte.gz"; do
-    command -v "$need" >/dev/null 2>&1 || [ -e "$need" ] ||
-        { echo "tui_finetune: FAIL: $need is missing (make deps-test all)"; exit 1; }
-done
-
-tmp=$(mktemp -d)
-sock=slimbench-ft-$$
-tm() { tmux -L "$sock" "$@"; }
-trap 'tm kill-server >/dev/null 2>&1; rm -rf "$tmp"' EXIT
-screen() { tm capture-pane -p -t tui; }
-fail() {
-    echo "tui_finetune: FAIL: $*"
-    echo "---- screen ----"
-    screen
-    echo "----------------"
-    exit 1
-}
-wait_for() {
-    local deadline=$((SECONDS + $2))
-    while [ $SECONDS -le "$deadline" ]; do
-        screen | grep -Eq -- "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-expect() { screen | grep -Eq -- "$1" || fail "expected /$1/ on screen ($2)"; }
-keys() { tm send-keys -t tui "$@"; sleep 0.3; }
-text() { tm send-keys -t tui -l "$1"; sleep 0.3; }
-tm -f /dev/null new-session -d -s tui -x 80 -y 24 \
-    "env LANG=C.UTF-8 TERM=tmux-256color HOME=$tmp/home XDG_STATE_HOME=$tmp/state \
-     $bin $model --fresh --threads 1; echo \$? >$tmp/rc; sleep 120" || fail "cannot start tmux"
+. tests/e2e/lib_tui.sh
+tui_init tui_finetune 180 "$data/train-images-idx3-ubyte.gz"
+tui_poll=0.1
+start 80 24 --fresh --threads 1
 
 baseline='top-1 [0-9]+\.[0-9]{2}%  top-5 [0-9.]+%'
 final='top-1 [0-9]+\.[0-9]{2}% → [0-9]+\.[0-9]{2}% [-+][0-9]+\.[0-9]{2}'
@@ -107,10 +76,5 @@ expect '\(fine-tuned\)' "still the fine-tuned model"
 keys u
 settled "$pruned" || fail "one u after the cancel goes back to the pruned model"
 keys q n
-deadline=$((SECONDS + 15))
-until [ -s "$tmp/rc" ]; do
-    [ $SECONDS -le $deadline ] || fail "q n did not quit"
-    sleep 0.2
-done
-[ "$(cat "$tmp/rc")" = 0 ] || fail "exit status $(cat "$tmp/rc")"
+wait_exit 0 || fail "q n did not quit (exit status: $(cat "$tmp/rc" 2>/dev/null))"
 echo "tui_finetune: ok (pruned $pruned%, fine-tuned $tuned%)"

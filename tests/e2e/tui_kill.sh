@@ -7,62 +7,11 @@
 #   BUILD=build  MODEL=sample_models/lenet5.onnx  TUI_WAIT=180 (seconds for the first screen)
 set -u
 cd "$(dirname "$0")/../.."
-build=${BUILD:-build}
-model=${MODEL:-sample_models/lenet5.onnx}
-wait_s=${TUI_WAIT:-180}
-bin=$build/slimbench
-for need in tmux prlimit "$bin" "$model"; do
-    command -v "$need" >/dev/null 2>&1 || [ -e "$need" ] ||
-        { echo "tui_kill: FAIL: $need is missing (make deps-test all)"; exit 1; }
-done
-
-tmp=$(mktemp -d)
-sock=slimbench-kill-$$
-tm() { tmux -L "$sock" "$@"; }
-trap 'tm kill-server >/dev/null 2>&1; rm -rf "$tmp"' EXIT
-screen() { tm capture-pane -p -t tui; }
-fail() {
-    echo "tui_kill: FAIL: $*"
-    echo "---- screen ----"
-    screen
-    echo "----------------"
-    exit 1
-}
-wait_for() {
-    local deadline=$((SECONDS + $2))
-    while [ $SECONDS -le "$deadline" ]; do
-        screen | grep -Eq -- "$1" && return 0
-        sleep 0.2
-    done
-    return 1
-}
-keys() { tm send-keys -t tui "$@"; sleep 0.3; }
-text() { tm send-keys -t tui -l "$1"; sleep 0.3; }
-state=$tmp/state
-# start [PREFIX...] -- [ARGS...]: a new workbench session; PREFIX runs it (e.g. prlimit ...).
-start() {
-    local pre=()
-    while [ $# -gt 0 ] && [ "$1" != -- ]; do pre+=("$1"); shift; done
-    [ $# -gt 0 ] && shift
-    tm kill-session -t tui >/dev/null 2>&1
-    rm -f "$tmp/rc"
-    tm -f /dev/null new-session -d -s tui -x 100 -y 30 \
-        "env LANG=C.UTF-8 TERM=tmux-256color HOME=$tmp/home XDG_STATE_HOME=$state \
-         ${pre[*]} $bin $model $*; echo \$? >$tmp/rc; sleep 120" ||
-        fail "cannot start tmux"
-}
-wait_exit() {
-    local deadline=$((SECONDS + 15))
-    until [ -s "$tmp/rc" ]; do
-        [ $SECONDS -le $deadline ] || return 1
-        sleep 0.2
-    done
-    [ "$(cat "$tmp/rc")" = "$1" ]
-}
-sel_row() { screen | grep -E '^ >' | head -1; }
+. tests/e2e/lib_tui.sh
+tui_init tui_kill 180 prlimit
 
 # ---- 1. edits, autosaved; kill -9; reopen: restored ----
-start --
+start 100 30
 wait_for '^ >' "$wait_s" || fail "no layer table within ${wait_s}s"
 keys Home
 layer=$(sel_row | awk '{print substr($1, 2)}')
@@ -80,7 +29,7 @@ pid=$(pgrep -P "$(tm display -p -t tui '#{pane_pid}')" -x slimbench)
 kill -9 "$pid"
 wait_exit 137 || fail "kill -9 did not end it"
 ls "$state"/slimbench | grep -q '\.tmp\.' && fail "a temporary file was left: $(ls "$state"/slimbench)"
-start --
+start 100 30
 wait_for 'restored the last session' 10 || fail "the user is not told the session was restored"
 row=$(screen | grep -E "^ .$layer " | head -1)
 echo "$row" | grep -q 'l1 50%' && echo "$row" | grep -q 'int8 ch' || fail "$layer's settings are not back"
@@ -91,9 +40,9 @@ tm kill-session -t tui >/dev/null 2>&1
 printf 'the previous export\n' >"$tmp/c.onnx"
 printf 'a regular file' >"$tmp/afile"
 if [ -n "${TUI_NO_FSIZE:-}" ]; then # make check-tsan-omp: its TSan runtime dies under the limit
-    start --
+    start 100 30
 else
-    start prlimit --fsize=20000 --
+    run_prefix="prlimit --fsize=20000" start 100 30
 fi
 wait_for 'restored the last session' 10 || fail "not restored under a file size limit"
 keys e C-u; text "$tmp/afile/c.onnx"; keys Enter

@@ -4,38 +4,8 @@
 #   BUILD=build  MODEL=sample_models/lenet5.onnx  TUI_WAIT=60 (seconds for the final accuracy)
 set -u
 cd "$(dirname "$0")/../.."
-build=${BUILD:-build}
-model=${MODEL:-sample_models/lenet5.onnx}
-wait_s=${TUI_WAIT:-60}
-bin=$build/slimbench
-for need in tmux "$bin" "$model"; do
-    command -v "$need" >/dev/null 2>&1 || [ -e "$need" ] ||
-        { echo "tui_smoke: FAIL: $need is missing (make deps-test all)"; exit 1; }
-done
-
-sock=slimbench-test-$$
-tm() { tmux -L "$sock" "$@"; }
-state=$(mktemp -d) # the autosaved session goes here, not into the user's home
-trap 'tm kill-server >/dev/null 2>&1; rm -rf "$state"' EXIT
-screen() { tm capture-pane -p -t tui; }
-fail() {
-    echo "tui_smoke: FAIL: $*"
-    echo "---- screen ----"
-    screen
-    echo "----------------"
-    exit 1
-}
-# Polls the screen until it matches the extended regex $1, for at most $2 seconds.
-wait_for() {
-    local deadline=$((SECONDS + $2))
-    while [ $SECONDS -le $deadline ]; do
-        screen | grep -Eq -- "$1" && return 0
-        sleep 0.2
-    done
-    return 1
-}
-expect() { screen | grep -Eq -- "$1" || fail "expected /$1/ on screen ($2)"; }
-keys() { tm send-keys -t tui "$@"; sleep 0.3; }
+. tests/e2e/lib_tui.sh
+tui_init tui_smoke 60
 
 tm -f /dev/null new-session -d -s tui -x 80 -y 24 \
     "env LANG=C.UTF-8 TERM=tmux-256color XDG_STATE_HOME=$state $bin $model; echo \"slimbench exited with \$?\"; sleep 60" ||

@@ -68,7 +68,7 @@ $(BIN): $(CLI_OBJ) $(UI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(UI_OBJ) $(LIB) $(LDLIBS) $(UI_LIBS)
 
 # Engine tests link the engine only; the UI state tests also link the UI (not its curses loop).
-$(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h tests/kernel_ref.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS) $(TEST_LIBS)
 

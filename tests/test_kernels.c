@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_ref.h"
 #include "testutil.h"
 
 /* ---- helpers ---- */
@@ -46,84 +47,9 @@ static float *rand_buf(size_t n)
     return p;
 }
 
-static int cpu_has(const char *isa)
-{
-    if (strcmp(isa, "generic") == 0)
-        return 1;
-#if defined(__x86_64__) || defined(__i386__)
-    if (strcmp(isa, "avx2") == 0)
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (strcmp(isa, "avx512") == 0)
-        return __builtin_cpu_supports("avx512f");
-#endif
-    return 0;
-}
-
-/* Selects the kernels' ISA for this test process (the choice is made once, at the first call). */
-static void use_isa(const char *isa)
-{
-    setenv("SB_ISA", isa, 1);
-    if (!cpu_has(isa))
-        cr_skip_test("this CPU has no %s", isa);
-    if (strcmp(sb_kernels_isa(), isa) != 0)
-        cr_skip_test("ISA already chosen in this process (tests not run in separate processes?)");
-}
-
-/* Activation in double, written from the ONNX/PyTorch definitions, not from act.c. */
-static double ref_act(const sb_act *a, double x)
-{
-    switch (a->kind) {
-    case SB_ACT_RELU:
-        return x > 0 ? x : 0;
-    case SB_ACT_CLIP:
-        return fmin(fmax(x, a->a), a->b);
-    case SB_ACT_HARDSIGMOID:
-        return fmax(0, fmin(1, a->a * x + a->b));
-    case SB_ACT_HARDSWISH:
-        return x * fmin(fmax(x + 3, 0), 6) / 6;
-    case SB_ACT_SIGMOID:
-        return 1 / (1 + exp(-x));
-    default:
-        return x;
-    }
-}
-
 static sb_act rand_act(void)
 {
-    static const sb_act acts[] = {
-        {SB_ACT_NONE, 0, 0},         {SB_ACT_RELU, 0, 0},
-        {SB_ACT_CLIP, -0.5f, 0.75f}, {SB_ACT_HARDSIGMOID, 0.2f, 0.5f},
-        {SB_ACT_HARDSWISH, 0, 0},    {SB_ACT_SIGMOID, 0, 0},
-    };
-    return acts[rng_int((int)(sizeof acts / sizeof acts[0]))];
-}
-
-/* |got - ref| within rtol (1e-5) of the magnitude of the terms summed plus that of the result
- * (the scales at which float rounding errors live), element by element; reports the worst. */
-static void check_close(const char *what, const float *got, const double *ref, const double *scale,
-                        size_t n)
-{
-    const double rtol = 1e-5;
-    size_t worst = 0;
-    double worst_ratio = 0;
-    for (size_t i = 0; i < n; i++) {
-        double err = fabs((double)got[i] - ref[i]);
-        double ratio = err / (rtol * scale[i] + 1e-30);
-        cr_assert(!isnan(ratio), "%s: element %zu is %g, expected %g", what, i, (double)got[i],
-                  ref[i]);
-        if (ratio > worst_ratio)
-            worst_ratio = ratio, worst = i;
-    }
-    cr_assert(worst_ratio <= 1.0, "%s: element %zu is %.9g, expected %.9g (scale %.3g)", what,
-              worst, (double)got[worst], ref[worst], scale[worst]);
-}
-
-static void check_same(const char *what, const float *a, const float *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (memcmp(a + i, b + i, sizeof(float)) != 0)
-            cr_assert_fail("%s: element %zu differs: %.9g vs %.9g", what, i, (double)a[i],
-                           (double)b[i]);
+    return ref_acts(rng_int(REF_N_ACTS));
 }
 
 /* ---- GEMM reference ---- */

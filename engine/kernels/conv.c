@@ -16,14 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define SB_X86 1
-#define SB_TGT512 __attribute__((target("avx512f,avx2,fma")))
-#define SB_TGT256 __attribute__((target("avx2,fma")))
-#endif
-
-#define SB_INLINE static inline __attribute__((always_inline))
+#include "kernels/simd.h"
 
 typedef enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL } conv_kind;
 

@@ -17,14 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define SB_X86 1
-#define SB_TGT512 __attribute__((target("avx512f,avx2,fma")))
-#define SB_TGT256 __attribute__((target("avx2,fma")))
-#endif
-
-#define SB_INLINE static inline __attribute__((always_inline))
+#include "kernels/simd.h"
 
 /* Below this many multiply-adds per thread a fork/join costs more than the thread saves. */
 #define SB_GEMM_MACS_PER_THREAD (1L << 18)

@@ -10,14 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define SB_X86 1
-#define SB_TGT512 __attribute__((target("avx512f,avx2,fma")))
-#define SB_TGT256 __attribute__((target("avx2,fma")))
-#endif
-
-#define SB_INLINE static inline __attribute__((always_inline))
+#include "kernels/simd.h"
 
 #define SP_NB 256 /* columns per block: a multiple of every micro-tile width */
 #define SP_RB 16  /* rows per task */

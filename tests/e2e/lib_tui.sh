@@ -65,3 +65,11 @@ wait_exit() {
     done
     [ "$(cat "$tmp/rc")" = "$1" ]
 }
+# kill9: kill -9 the workbench (not tmux's shell); it must end with status 137.
+kill9() {
+    local pid
+    pid=$(pgrep -P "$(tm display -p -t tui '#{pane_pid}')" -x slimbench)
+    [ -n "$pid" ] || fail "cannot find the slimbench process"
+    kill -9 "$pid"
+    wait_exit 137 || fail "kill -9 did not end it"
+}

@@ -99,10 +99,7 @@ until grep -Eq "^$other,.*,a8\$" "$session"; do
     [ $SECONDS -le $deadline ] || fail "the a8 edit was not autosaved: $(cat "$session")"
     sleep 0.2
 done
-pid=$(pgrep -P "$(tm display -p -t tui '#{pane_pid}')" -x slimbench)
-[ -n "$pid" ] || fail "cannot find the slimbench process"
-kill -9 "$pid"
-wait_exit 137 || fail "kill -9 did not end it"
+kill9
 start 100 30
 wait_for 'restored the last session' 10 || fail "not restored after kill -9"
 screen | grep -E "^ .$other " | grep -q 'a8' || fail "the last edit before kill -9 is back"

@@ -24,10 +24,7 @@ until session=$(ls "$state"/slimbench/*.config.csv 2>/dev/null | head -1) &&
     [ $SECONDS -le $deadline ] || fail "the edits were not autosaved"
     sleep 0.2
 done
-pid=$(pgrep -P "$(tm display -p -t tui '#{pane_pid}')" -x slimbench)
-[ -n "$pid" ] || fail "cannot find the slimbench process"
-kill -9 "$pid"
-wait_exit 137 || fail "kill -9 did not end it"
+kill9
 ls "$state"/slimbench | grep -q '\.tmp\.' && fail "a temporary file was left: $(ls "$state"/slimbench)"
 start 100 30
 wait_for 'restored the last session' 10 || fail "the user is not told the session was restored"

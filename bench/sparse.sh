@@ -6,8 +6,9 @@
 #   network: whole batch-1 run, dense vs the plan's own per-layer choice (default).
 # Times are the minimum over the runs (SECONDS_LAT seconds each): on a machine shared with other
 # work the median mostly measures the other processes; the per-layer table shows both.
-# The model is random-weight torchvision ResNet-18, generated once into $BUILD/bench_models
-# with /usr/bin/python3 + torch (sample_models/make_bench_models.py); skipped without torch.
+# The model is random-weight torchvision ResNet-18 in $BUILD/bench_models: run.sh writes it from
+# the committed fixture (bench/randomize_onnx.js); run alone, this script falls back to
+# /usr/bin/python3 + torch (sample_models/make_bench_models.py) and is skipped without either.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}

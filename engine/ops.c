@@ -2,6 +2,7 @@
  * independently of the thread partition, so results do not depend on the thread count. */
 #include "kernels/sparse.h"
 #include "plan.h"
+#include "prune.h"
 #include "qplan.h"
 
 #include <math.h>
@@ -451,16 +452,9 @@ static void op_matmul(const op_ctx *c)
 /* As QuantizeLinear then DequantizeLinear: saturate(round(x / scale) + zp), back to float. */
 static void op_fakequant(const op_ctx *c)
 {
-    const float *x = in_data(c, 0);
-    float *y = out_data(c);
-    int64_t n = sb_shape_count(out_shape(c));
-    float scale = c->n->a.fq.scale, zp = (float)c->n->a.fq.zero_point;
-    float lo = (float)c->n->a.fq.qmin, hi = (float)c->n->a.fq.qmax;
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float v = scale == 0 ? x[i] : nearbyintf(x[i] / scale) + zp;
-        y[i] = scale == 0 ? v : ((v < lo ? lo : v > hi ? hi : v) - zp) * scale;
-    }
+    const sb_qparams q = {c->n->a.fq.scale, c->n->a.fq.zero_point, c->n->a.fq.qmin,
+                          c->n->a.fq.qmax};
+    sb_fake_quant_n(in_data(c, 0), out_data(c), sb_shape_count(out_shape(c)), &q);
 }
 
 static void op_copy(const op_ctx *c)

@@ -25,5 +25,7 @@ sb_qparams sb_qparams_u8(float lo, float hi);
 sb_qparams sb_quant_group_params(const float *w, int64_t n, int64_t step,
                                  const sb_layer_config *cfg);
 float sb_fake_quant(float x, const sb_qparams *q);
+/* sb_fake_quant over n values (y may be x); scale 0 passes x through (quantisation off). */
+void sb_fake_quant_n(const float *x, float *y, int64_t n, const sb_qparams *q);
 
 #endif

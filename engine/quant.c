@@ -4,6 +4,7 @@
 #include "prune.h"
 
 #include <math.h>
+#include <string.h>
 
 static float quant_sym(float w, float scale, int qmax)
 {
@@ -84,4 +85,17 @@ float sb_fake_quant(float x, const sb_qparams *q)
     float v = nearbyintf(x / q->scale) + (float)q->zero_point;
     v = v < (float)q->qmin ? (float)q->qmin : v > (float)q->qmax ? (float)q->qmax : v;
     return (v - (float)q->zero_point) * q->scale;
+}
+
+void sb_fake_quant_n(const float *x, float *y, int64_t n, const sb_qparams *q)
+{
+    enum { PAR_MIN = 32768 }; /* below this many values, threads cost more than they save */
+    if (q->scale == 0) {
+        if (y != x)
+            memmove(y, x, (size_t)n * sizeof *y);
+        return;
+    }
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        y[i] = sb_fake_quant(x[i], q);
 }

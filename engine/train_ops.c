@@ -2,6 +2,7 @@
  * one switch each (Conv is in train_conv.c). The forward passes compute what ops.c computes;
  * the backward passes add dL/d(input) into the inputs' gradients. Reductions (over broadcast
  * axes, over the batch) are sums in a fixed order, in double, never split across threads. */
+#include "prune.h"
 #include "train_tape.h"
 
 #include <math.h>
@@ -299,16 +300,9 @@ static void bwd_unary(const tctx *c)
 /* As QuantizeLinear then DequantizeLinear; backward: straight through where not saturated. */
 static void fwd_fakequant(const tctx *c)
 {
-    const float *x = X(c, 0);
-    float *y = Y(c);
-    int64_t n = sb_shape_count(YS(c));
-    float scale = c->n->a.fq.scale, zp = (float)c->n->a.fq.zero_point;
-    float lo = (float)c->n->a.fq.qmin, hi = (float)c->n->a.fq.qmax;
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float v = scale == 0 ? x[i] : nearbyintf(x[i] / scale) + zp;
-        y[i] = scale == 0 ? v : ((v < lo ? lo : v > hi ? hi : v) - zp) * scale;
-    }
+    const sb_qparams q = {c->n->a.fq.scale, c->n->a.fq.zero_point, c->n->a.fq.qmin,
+                          c->n->a.fq.qmax};
+    sb_fake_quant_n(X(c, 0), Y(c), sb_shape_count(YS(c)), &q);
 }
 
 static void bwd_fakequant(const tctx *c)

@@ -75,7 +75,11 @@ sb_status sb_plan_run_observed(sb_plan *p, const volatile int *cancel, sb_step_o
  * scratch_floats); the kernel's name ("f32", "sparse-csr", "int8-vnni", ...) per step. */
 sb_status sb_plan_choose_kernels(sb_plan *p, sb_error *err);
 void sb_plan_step_kernel_free(sb_step *st);
-const char *sb_plan_step_kernel(const sb_plan *p, int step);
+/* Kernel name of a step running a Conv/Gemm/MatMul ("f32", "sparse-csr", "f32-dq", "int8-*"),
+ * else NULL. */
+const char *sb_step_kernel(const sb_plan *p, const sb_step *st);
+/* The step running graph node `node`, or -1. */
+int sb_plan_step_of_node(const sb_plan *p, int node);
 
 /* ops.c: executes one step. */
 void sb_op_run(const sb_plan *p, const sb_step *st);

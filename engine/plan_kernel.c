@@ -11,6 +11,7 @@
 #include "model.h"
 #include "qplan.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,9 +117,49 @@ void sb_plan_step_kernel_free(sb_step *st)
     st->csr = NULL;
 }
 
-const char *sb_plan_step_kernel(const sb_plan *p, int step)
+int sb_plan_step_of_node(const sb_plan *p, int node)
 {
-    if (step < 0 || step >= p->n_steps)
+    for (int s = 0; s < p->n_steps; s++)
+        if (p->steps[s].node == node)
+            return s;
+    return -1;
+}
+
+const char *sb_step_kernel(const sb_plan *p, const sb_step *st)
+{
+    const sb_op op = p->g->nodes[st->node].op;
+    if (op != SB_OP_CONV && op != SB_OP_GEMM && op != SB_OP_MATMUL)
         return NULL;
-    return sb_step_kernel(p, &p->steps[step]);
+    return st->q ? st->q->kernel : st->csr ? "sparse-csr" : "f32";
+}
+
+const char *sb_model_layer_kernel(sb_model *m, int layer)
+{
+    if (!m->plan1 || layer < 0 || layer >= m->n_layers)
+        return NULL;
+    const int s = sb_plan_step_of_node(m->plan1, m->layers[layer].node);
+    return s < 0 ? NULL : sb_step_kernel(m->plan1, &m->plan1->steps[s]);
+}
+
+void sb_model_kernel_summary(sb_model *m, char *buf, size_t n)
+{
+    enum { MAX_KINDS = 8 };
+    const char *name[MAX_KINDS];
+    int count[MAX_KINDS], kinds = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const char *k = sb_model_layer_kernel(m, i);
+        int j = 0;
+        while (k && j < kinds && strcmp(name[j], k))
+            j++;
+        if (!k || j == MAX_KINDS)
+            continue;
+        if (j == kinds)
+            name[kinds] = k, count[kinds++] = 0;
+        count[j]++;
+    }
+    size_t at = 0;
+    if (n)
+        buf[0] = 0;
+    for (int j = 0; j < kinds && at < n; j++)
+        at += (size_t)snprintf(buf + at, n - at, "%s%s x%d", j ? ", " : "", name[j], count[j]);
 }

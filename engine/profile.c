@@ -1,6 +1,5 @@
 /* Per-step profile: the plan's steps timed one by one over repeated runs. */
 #include "model.h"
-#include "qplan.h"
 
 #include <omp.h>
 #include <stdio.h>

@@ -248,14 +248,6 @@ static sb_status choose_layer(sb_plan *p, sb_step *st, bool enabled, sb_error *e
     return r;
 }
 
-static int step_of_node(const sb_plan *p, int node)
-{
-    for (int s = 0; s < p->n_steps; s++)
-        if (p->steps[s].node == node)
-            return s;
-    return -1;
-}
-
 static int step_writing(const sb_plan *p, int value)
 {
     for (int s = 0; s < p->n_steps; s++)
@@ -276,7 +268,7 @@ static sb_status place_input_quant(sb_plan *p, const sb_step *L, sb_error *err)
     const sb_graph *g = p->g;
     const int fnode = g->values[g->nodes[L->node].in[0]].producer;
     const sb_node *f = &g->nodes[fnode];
-    sb_step *fs = &p->steps[step_of_node(p, fnode)];
+    sb_step *fs = &p->steps[sb_plan_step_of_node(p, fnode)];
     const int v = f->in[0], ps = step_writing(p, v);
     if (ps >= 0 && is_int8(&p->steps[ps]) && g->values[v].consumers == 1 &&
         g->values[v].kind == SB_VAL_ACT) {
@@ -351,43 +343,4 @@ bool sb_qop_run(const sb_plan *p, const sb_step *st)
     default:
         return false;
     }
-}
-
-const char *sb_step_kernel(const sb_plan *p, const sb_step *st)
-{
-    const sb_op op = p->g->nodes[st->node].op;
-    if (op != SB_OP_CONV && op != SB_OP_GEMM && op != SB_OP_MATMUL)
-        return NULL;
-    return st->q ? st->q->kernel : st->csr ? "sparse-csr" : "f32";
-}
-
-const char *sb_model_layer_kernel(sb_model *m, int layer)
-{
-    if (!m->plan1 || layer < 0 || layer >= m->n_layers)
-        return NULL;
-    const int s = step_of_node(m->plan1, m->layers[layer].node);
-    return s < 0 ? NULL : sb_step_kernel(m->plan1, &m->plan1->steps[s]);
-}
-
-void sb_model_kernel_summary(sb_model *m, char *buf, size_t n)
-{
-    enum { MAX_KINDS = 8 };
-    const char *name[MAX_KINDS];
-    int count[MAX_KINDS], kinds = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        const char *k = sb_model_layer_kernel(m, i);
-        int j = 0;
-        while (k && j < kinds && strcmp(name[j], k))
-            j++;
-        if (!k || j == MAX_KINDS)
-            continue;
-        if (j == kinds)
-            name[kinds] = k, count[kinds++] = 0;
-        count[j]++;
-    }
-    size_t at = 0;
-    if (n)
-        buf[0] = 0;
-    for (int j = 0; j < kinds && at < n; j++)
-        at += (size_t)snprintf(buf + at, n - at, "%s%s x%d", j ? ", " : "", name[j], count[j]);
 }

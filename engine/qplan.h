@@ -33,7 +33,5 @@ size_t sb_qplan_scratch_floats(const sb_plan *p);
 void sb_qstep_free(sb_qstep *q);
 /* Runs st if it is an int8 step; false when it runs as f32. */
 bool sb_qop_run(const sb_plan *p, const sb_step *st);
-/* Kernel name of a step running a Conv/Gemm/MatMul, else NULL. */
-const char *sb_step_kernel(const sb_plan *p, const sb_step *st);
 
 #endif

@@ -15,11 +15,9 @@ import gzip
 import os
 import sys
 
-import onnx
 import torch
-import torchvision
 
-torch.set_num_threads(2)
+from make_bench_models import MODELS, export
 
 
 def main():
@@ -27,19 +25,13 @@ def main():
         sys.exit(f"usage: {sys.argv[0]} OUTDIR")
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    for name, ctor in (("resnet18", torchvision.models.resnet18),
-                       ("mobilenet_v2", torchvision.models.mobilenet_v2)):
+    for name, ctor in MODELS:
         model = ctor().eval()
         with torch.no_grad():
             for i, (_, p) in enumerate(model.named_parameters()):
                 p.fill_(0.001 * (i + 1))
         raw = os.path.join(out, f"{name}_const.onnx")
-        torch.onnx.export(model, torch.zeros(1, 3, 224, 224), raw, opset_version=13,
-                          input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                          do_constant_folding=True)
-        m = onnx.load(raw)
-        onnx.checker.check_model(m)
+        m = export(model, raw)
         with open(raw, "rb") as f, gzip.open(raw + ".gz", "wb", compresslevel=9) as g:
             g.write(f.read())
         os.remove(raw)

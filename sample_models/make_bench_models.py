@@ -19,22 +19,32 @@ import torchvision
 torch.set_num_threads(2)
 
 
+MODELS = (("resnet18", torchvision.models.resnet18),
+          ("mobilenet_v2", torchvision.models.mobilenet_v2))
+
+
+def export(model, path):
+    """Exports an eval-mode model at 1x3x224x224 (dynamic batch), opset 13; returns the
+    checked ONNX graph."""
+    torch.onnx.export(model, torch.zeros(1, 3, 224, 224), path, opset_version=13,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                      do_constant_folding=True)
+    m = onnx.load(path)
+    onnx.checker.check_model(m)
+    return m
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(f"usage: {sys.argv[0]} OUTDIR")
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
-    for name, ctor in (("resnet18", torchvision.models.resnet18),
-                       ("mobilenet_v2", torchvision.models.mobilenet_v2)):
+    for name, ctor in MODELS:
         torch.manual_seed(0)
         model = ctor().eval()
         path = os.path.join(out, f"{name}.onnx")
-        torch.onnx.export(model, torch.zeros(1, 3, 224, 224), path, opset_version=13,
-                          input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                          do_constant_folding=True)
-        m = onnx.load(path)
-        onnx.checker.check_model(m)
+        m = export(model, path)
         nparams = sum(p.numel() for p in model.parameters())
         print(f"{path}: {os.path.getsize(path)} bytes, {len(m.graph.node)} nodes, "
               f"ops {sorted({n.op_type for n in m.graph.node})}, {nparams} torch params")

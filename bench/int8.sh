@@ -17,9 +17,7 @@ LIMIT=${LIMIT:-2000}
 QUANT=${QUANT:-all=8:channel:a8}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
-col() { # col CSV NAME → the value of column NAME in the CSV's second line
-    awk -F, -v n="$2" 'NR==1{for(i=1;i<=NF;i++) if($i==n) c=i} NR==2{print $c}' <<<"$1"
-}
+. bench/lib.sh
 
 printf "threads %s; quantised = --quant %s (all layers 8-bit weights + 8-bit activations)\n" "$THREADS" "$QUANT"
 printf '%-10s %-11s | %10s %8s | %9s %8s | %6s | %s\n' model run "latency ms" "f32/run" "images/s" "run/f32" top-1 kernels

@@ -14,9 +14,7 @@ SECONDS_LAT=${SECONDS_LAT:-2}
 SECONDS_BIG=${SECONDS_BIG:-5}
 bench/install_ort.sh
 
-col() { # col CSV NAME → the value of column NAME in the CSV's second line
-    awk -F, -v n="$2" 'NR==1{for(i=1;i<=NF;i++) if($i==n) c=i} NR==2{print $c}' <<<"$1"
-}
+. bench/lib.sh
 
 printf '%s\n' "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); threads $THREADS; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%s\n' "OpenMP wait policy: ${OMP_WAIT_POLICY:-${GOMP_SPINCOUNT:+GOMP_SPINCOUNT=$GOMP_SPINCOUNT}${GOMP_SPINCOUNT:-slimbench default: passive}}"

@@ -11,6 +11,7 @@
  * sb_dataset_fill cannot report errors: the caller checks that pp->n_mean and pp->n_std are 1 or
  * the dataset's channel count (sb_eval does, with a message naming the model). */
 #include "slimbench.h"
+#include "par.h"
 
 #include <errno.h>
 #include <float.h>
@@ -1125,9 +1126,8 @@ static void fill_u8(const sb_dataset *d, const sb_preprocess *pp, const uint8_t 
     for (int64_t c = 0; c < d->c && c < MAX_CHANNELS; c++) /* d->c <= 4: checked at load */
         build_lut(pp, c, lut + c * 256);
     const int64_t plane = d->h * d->w, chw = d->c * plane;
-#pragma omp parallel for schedule(static) if ((int64_t)count * chw >= PAR_MIN_VALUES)
-    for (int i = 0; i < count; i++)
-        map_u8(src + i * chw, lut, d->c, plane, out + i * chw);
+    SB_FOR(sb_fork((double)count * chw, PAR_MIN_VALUES), int, i, count,
+           map_u8(src + i * chw, lut, d->c, plane, out + i * chw););
 }
 
 static void fill_f32(const sb_dataset *d, const sb_preprocess *pp, const float *src, int count,
@@ -1139,9 +1139,8 @@ static void fill_f32(const sb_dataset *d, const sb_preprocess *pp, const float *
         std[c] = pp_std(pp, c);
     }
     const int64_t plane = d->h * d->w, chw = d->c * plane;
-#pragma omp parallel for schedule(static) if ((int64_t)count * chw >= PAR_MIN_VALUES)
-    for (int i = 0; i < count; i++)
-        map_f32(src + i * chw, mean, std, d->c, plane, out + i * chw);
+    SB_FOR(sb_fork((double)count * chw, PAR_MIN_VALUES), int, i, count,
+           map_f32(src + i * chw, mean, std, d->c, plane, out + i * chw););
 }
 
 static void fill_from(const sb_dataset *d, const sb_preprocess *pp, const void *src, int count,

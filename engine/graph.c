@@ -1,5 +1,6 @@
 /* Graph housekeeping: values, freeing, cloning, and the clean-up passes run after loading. */
 #include "graph.h"
+#include "par.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,9 +199,8 @@ static float plane_sum(const float *x, int64_t n)
 
 void sb_global_avgpool(const float *x, int64_t planes, int64_t size, float *y)
 {
-#pragma omp parallel for schedule(static) if (planes * size >= 32768)
-    for (int64_t p = 0; p < planes; p++)
-        y[p] = plane_sum(x + p * size, size) / (float)size;
+    SB_FOR(sb_fork((double)planes * size, 32768), int64_t, p, planes,
+           y[p] = plane_sum(x + p * size, size) / (float)size;);
 }
 
 int sb_graph_insert_before(sb_graph *g, int before, int slot, sb_op op, const char *name)

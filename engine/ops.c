@@ -1,6 +1,7 @@
 /* The operators, one function each, dispatched by one switch. Every output element is computed
  * independently of the thread partition, so results do not depend on the thread count. */
 #include "kernels/sparse.h"
+#include "par.h"
 #include "plan.h"
 #include "prune.h"
 #include "qplan.h"
@@ -102,8 +103,7 @@ static void binary_bcast(const bcast *bc, const float *a, const float *b, float 
     for (int i = 0; i < r - 1; i++)
         rows *= bc->dim[i];
     int64_t ia_step = r ? bc->sa[r - 1] : 0, ib_step = r ? bc->sb[r - 1] : 0;
-#pragma omp parallel for schedule(static) if (rows * inner >= PAR_MIN)
-    for (int64_t row = 0; row < rows; row++) {
+    SB_FOR(sb_fork((double)rows * inner, PAR_MIN), int64_t, row, rows, {
         int64_t ia = 0, ib = 0, rem = row;
         for (int d = r - 2; d >= 0; d--) {
             int64_t idx = rem % bc->dim[d];
@@ -115,7 +115,7 @@ static void binary_bcast(const bcast *bc, const float *a, const float *b, float 
             binary_row(mul, b + ib, 1, a + ia, 0, out + row * inner, inner);
         else
             binary_row(mul, a + ia, ia_step, b + ib, ib_step, out + row * inner, inner);
-    }
+    });
 }
 
 /* a [rows x inner] (op) one value of b per row: the SE scale (N,C,H,W * N,C,1,1) and its
@@ -132,9 +132,8 @@ static bool per_row_binary(const op_ctx *c, bool mul, const float *a, const floa
         return false;
     const float *full = na == n ? a : b, *row = na == n ? b : a;
     int64_t rows = os->dim[0] * os->dim[1], inner = os->dim[2] * os->dim[3];
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (int64_t r = 0; r < rows; r++)
-        binary_row(mul, full + r * inner, 1, row + r, 0, o + r * inner, inner);
+    SB_FOR(sb_fork((double)n, PAR_MIN), int64_t, r, rows,
+           binary_row(mul, full + r * inner, 1, row + r, 0, o + r * inner, inner););
     return true;
 }
 
@@ -145,11 +144,10 @@ static void op_binary(const op_ctx *c, bool mul)
     int64_t n = sb_shape_count(out_shape(c));
     if (sb_shape_count(in_shape(c, 0)) == n && sb_shape_count(in_shape(c, 1)) == n) {
         int64_t chunk = 4096, chunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-        for (int64_t i = 0; i < chunks; i++) {
+        SB_FOR(sb_fork((double)n, PAR_MIN), int64_t, i, chunks, {
             int64_t len = i == chunks - 1 ? n - i * chunk : chunk;
             binary_row(mul, a + i * chunk, 1, b + i * chunk, 1, o + i * chunk, len);
-        }
+        });
     } else if (!per_row_binary(c, mul, a, b, o)) {
         sb_shape b_shape = sb_binary_b_shape(c->n, in_shape(c, 0), in_shape(c, 1));
         bcast bc = make_bcast(in_shape(c, 0), &b_shape, out_shape(c));
@@ -206,19 +204,18 @@ static void op_softmax(const op_ctx *c)
     }
     const float *x = in_data(c, 0);
     float *y = out_data(c);
-#pragma omp parallel for collapse(2) schedule(static) if (outer * inner * len >= PAR_MIN)
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t i = 0; i < inner; i++) {
-            const float *xr = x + o * len * inner + i;
-            float *yr = y + o * len * inner + i;
-            float mx = -INFINITY, sum = 0;
-            for (int64_t k = 0; k < len; k++)
-                mx = fmaxf(mx, xr[k * inner]);
-            for (int64_t k = 0; k < len; k++)
-                sum += yr[k * inner] = expf(xr[k * inner] - mx);
-            for (int64_t k = 0; k < len; k++)
-                yr[k * inner] /= sum;
-        }
+    SB_FOR(sb_fork((double)outer * inner * len, PAR_MIN), int64_t, oi, outer * inner, {
+        const int64_t o = oi / inner, i = oi % inner;
+        const float *xr = x + o * len * inner + i;
+        float *yr = y + o * len * inner + i;
+        float mx = -INFINITY, sum = 0;
+        for (int64_t k = 0; k < len; k++)
+            mx = fmaxf(mx, xr[k * inner]);
+        for (int64_t k = 0; k < len; k++)
+            sum += yr[k * inner] = expf(xr[k * inner] - mx);
+        for (int64_t k = 0; k < len; k++)
+            yr[k * inner] /= sum;
+    });
 }
 
 /* ---- pooling ---- */
@@ -306,18 +303,18 @@ static void op_pool(const op_ctx *c, bool is_max)
     const sb_window *w = &c->st->win;
     const float *x = in_data(c, 0);
     float *y = out_data(c);
+    const bool fork = sb_fork((double)pg.planes * pg.OH * pg.OW, PAR_MIN / 4);
     if (pool_inside(w, &pg)) {
-#pragma omp parallel for schedule(static) if (pg.planes * pg.OH * pg.OW >= PAR_MIN / 4)
-        for (int64_t p = 0; p < pg.planes; p++)
-            pool_plane_inside(w, &pg, x + p * pg.H * pg.W, y + p * pg.OH * pg.OW, is_max);
+        SB_FOR(fork, int64_t, p, pg.planes,
+               pool_plane_inside(w, &pg, x + p * pg.H * pg.W, y + p * pg.OH * pg.OW, is_max););
         return;
     }
-#pragma omp parallel for schedule(static) if (pg.planes * pg.OH * pg.OW >= PAR_MIN / 4)
-    for (int64_t p = 0; p < pg.planes; p++)
+    SB_FOR(fork, int64_t, p, pg.planes, {
         for (int64_t oh = 0; oh < pg.OH; oh++)
             for (int64_t ow = 0; ow < pg.OW; ow++)
                 y[(p * pg.OH + oh) * pg.OW + ow] =
                     pool_at(w, &pg, x + p * pg.H * pg.W, oh, ow, is_max);
+    });
 }
 
 static void op_global_avgpool(const op_ctx *c)
@@ -335,15 +332,14 @@ static void op_batchnorm(const op_ctx *c)
     const float *mean = in_data(c, 3), *var = in_data(c, 4);
     float *y = out_data(c);
     float eps = c->n->a.bn.epsilon;
-#pragma omp parallel for collapse(2) schedule(static) if (n * ch * size >= PAR_MIN)
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t k = 0; k < ch; k++) {
-            float scale = gamma[k] / sqrtf(var[k] + eps);
-            const float *xp = x + (i * ch + k) * size;
-            float *yp = y + (i * ch + k) * size;
-            for (int64_t j = 0; j < size; j++)
-                yp[j] = (xp[j] - mean[k]) * scale + beta[k];
-        }
+    SB_FOR(sb_fork((double)n * ch * size, PAR_MIN), int64_t, ik, n * ch, {
+        const int64_t k = ik % ch;
+        float scale = gamma[k] / sqrtf(var[k] + eps);
+        const float *xp = x + ik * size;
+        float *yp = y + ik * size;
+        for (int64_t j = 0; j < size; j++)
+            yp[j] = (xp[j] - mean[k]) * scale + beta[k];
+    });
     sb_act_apply_n(&c->st->act, y, (size_t)(n * ch * size));
 }
 

@@ -2,6 +2,7 @@
  * tensor, rounding half to even; and 8-bit affine activation quantisation as ONNX's
  * QuantizeLinear/DequantizeLinear compute it. */
 #include "prune.h"
+#include "par.h"
 
 #include <math.h>
 #include <string.h>
@@ -95,7 +96,5 @@ void sb_fake_quant_n(const float *x, float *y, int64_t n, const sb_qparams *q)
             memmove(y, x, (size_t)n * sizeof *y);
         return;
     }
-#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (int64_t i = 0; i < n; i++)
-        y[i] = sb_fake_quant(x[i], q);
+    SB_FOR(sb_fork((double)n, PAR_MIN), int64_t, i, n, y[i] = sb_fake_quant(x[i], q););
 }

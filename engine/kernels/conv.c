@@ -17,8 +17,9 @@
 #include <string.h>
 
 #include "kernels/simd.h"
+#include "par.h"
 
-typedef enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL } conv_kind;
+typedef enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL, CONV_IMPLICIT } conv_kind;
 
 /* Widest vector any depthwise kernel uses; the plane is sized for it whatever the ISA. */
 #define DW_VEC 16
@@ -30,6 +31,8 @@ typedef enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL } conv_kind;
  * channel loop costs more than it saves. */
 #define CONV_PAR_MIN (1 << 16)
 
+static bool implicit_pays(const sb_conv_geom *g);
+
 static conv_kind conv_kind_of(const sb_conv_geom *g)
 {
     /* With many outputs per input channel (a 1-channel stem: C = group = 1) the GEMM does
@@ -39,12 +42,12 @@ static conv_kind conv_kind_of(const sb_conv_geom *g)
     if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
         g->OH == g->H && g->OW == g->W)
         return CONV_POINTWISE;
-    return CONV_IM2COL;
+    return implicit_pays(g) ? CONV_IMPLICIT : CONV_IM2COL;
 }
 
 const char *sb_conv2d_kernel(const sb_conv_geom *g)
 {
-    static const char *const names[] = {"dw-direct", "1x1-gemm", "im2col-gemm"};
+    static const char *const names[] = {"dw-direct", "1x1-gemm", "im2col-gemm", "implicit-gemm"};
     return names[conv_kind_of(g)];
 }
 
@@ -73,6 +76,68 @@ static size_t dw_plane_floats(const sb_conv_geom *g)
 {
     dw_geom d = dw_geom_of(g);
     return (size_t)d.Hp * (size_t)d.s * (size_t)d.Wq;
+}
+
+/* ---- implicit GEMM ----
+ * The input, zero-padded, is split by row phase (padded row mod sh) and column phase (padded
+ * column mod sw) into planes of Hq x Wq. Output (oh, ow) becomes column oh * Wq + ow of the GEMM,
+ * and tap (c, i, j) of every output is then the same plane offset away from that column: row k
+ * of the GEMM's B is the plane itself, read at an offset (sb_sgemm_rows). The Wq - OW columns at
+ * the end of each output row are computed and dropped. The multiply-adds and their order are
+ * those of im2col + GEMM (the padding is the same zeros), so the two give identical bits; this
+ * one copies each input element once instead of kh * kw / (sh * sw) times. */
+typedef struct phase_geom {
+    int Hq, Wq;         /* rows and columns of one phase plane */
+    size_t chan;        /* floats between channels: sh * sw planes, plus a cache-set offset */
+    int N;              /* GEMM columns: (OH - 1) * Wq + OW */
+    unsigned used;      /* bit pr * sw + pc: some tap reads phase (pr, pc) */
+} phase_geom;
+
+/* Phases are planned only for the strides the mask `used` can describe. */
+#define PHASE_MAX_STRIDE 4
+
+static phase_geom phase_geom_of(const sb_conv_geom *g)
+{
+    phase_geom q;
+    const int Hp = (g->OH - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+    const int Wp = (g->OW - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    q.Hq = (Hp + g->sh - 1) / g->sh;
+    q.Wq = (Wp + g->sw - 1) / g->sw;
+    q.N = (g->OH - 1) * q.Wq + g->OW;
+    q.chan = (size_t)g->sh * g->sw * q.Hq * q.Wq;
+    /* Rows of B a multiple of 256 bytes apart share a few L1 sets and evict each other. */
+    if (q.chan % 64 == 0)
+        q.chan += 16;
+    q.used = 0;
+    for (int i = 0; i < g->kh; i++)
+        for (int j = 0; j < g->kw; j++)
+            q.used |= 1u << (i * g->dh % g->sh * g->sw + j * g->dw % g->sw);
+    return q;
+}
+
+/* Worth it unless the dropped columns would be a large part of the GEMM (very narrow outputs
+ * with wide kernels) or the strides are unusual; offsets must also fit an int. */
+static bool implicit_pays(const sb_conv_geom *g)
+{
+    if (g->sh > PHASE_MAX_STRIDE || g->sw > PHASE_MAX_STRIDE)
+        return false;
+    const phase_geom q = phase_geom_of(g);
+    const size_t N = (size_t)g->OH * g->OW;
+    return (size_t)q.N <= N + N / 2 + 16 && (double)q.chan * (g->C / g->group) < 2e9;
+}
+
+/* rows[(c * kh + i) * kw + j]: where tap (c, i, j) of output column 0 lies in the planes. */
+static void phase_rows(const sb_conv_geom *g, const phase_geom *q, int Cg, int *rows)
+{
+    const size_t plane = (size_t)q->Hq * q->Wq;
+    int k = 0;
+    for (int c = 0; c < Cg; c++)
+        for (int i = 0; i < g->kh; i++)
+            for (int j = 0; j < g->kw; j++) {
+                const int phase = i * g->dh % g->sh * g->sw + j * g->dw % g->sw;
+                rows[k++] = (int)((size_t)c * q->chan + (size_t)phase * plane +
+                                  (size_t)(i * g->dh / g->sh) * q->Wq + (size_t)(j * g->dw / g->sw));
+            }
 }
 
 /* Valid q in [0, n) for reading row[off + q * stride] of a row of W floats: [*lo, *hi). */
@@ -242,6 +307,20 @@ SB_INLINE SB_TGT256 void gather_block_avx2(float *dst, ptrdiff_t dld, const floa
             gather_block_##SUFFIX(dst + (size_t)oh0 * g->OW, g->OW,                                \
                                   x + ((size_t)c * g->H + (size_t)(oh0 * g->sh - top)) * g->W,     \
                                   (ptrdiff_t)g->sh * g->W, oh1 - oh0, off, g->OW, lo, hi, g->sw);  \
+    }                                                                                              \
+    TGT static void phase_fill_##SUFFIX(const sb_conv_geom *g, const phase_geom *q, int pr,       \
+                                        int pc, const float *xc, float *dst)                       \
+    {                                                                                              \
+        int r0, r1, lo, hi;                                                                        \
+        valid_range(q->Hq, pr - g->pt, g->sh, g->H, &r0, &r1);                                     \
+        valid_range(q->Wq, pc - g->pl, g->sw, g->W, &lo, &hi);                                     \
+        memset(dst, 0, sizeof(float) * (size_t)r0 * q->Wq);                                        \
+        memset(dst + (size_t)r1 * q->Wq, 0, sizeof(float) * (size_t)(q->Hq - r1) * q->Wq);         \
+        if (r1 > r0)                                                                               \
+            gather_block_##SUFFIX(dst + (size_t)r0 * q->Wq, q->Wq,                                 \
+                                  xc + (size_t)(r0 * g->sh + pr - g->pt) * g->W,                   \
+                                  (ptrdiff_t)g->sh * g->W, r1 - r0, pc - g->pl, q->Wq, lo, hi,     \
+                                  g->sw);                                                          \
     }
 
 #define SB_NO_TARGET
@@ -367,14 +446,18 @@ typedef struct conv_isa {
     void (*dw_chan)(const sb_conv_geom *g, const dw_geom *d, const float *plane, const float *w,
                     const float *bias, float *y);
     void (*im2col_row)(const sb_conv_geom *g, int r, const float *x, float *dst);
+    void (*phase_fill)(const sb_conv_geom *g, const phase_geom *q, int pr, int pc, const float *xc,
+                       float *dst);
 } conv_isa;
 
 static const conv_isa *conv_isa_get(void)
 {
-    static const conv_isa generic = {dw_fill_generic, dw_chan_generic, im2col_row_generic};
+    static const conv_isa generic = {dw_fill_generic, dw_chan_generic, im2col_row_generic,
+                                     phase_fill_generic};
 #ifdef SB_X86
-    static const conv_isa avx512 = {dw_fill_avx512, dw_chan_avx512, im2col_row_avx512};
-    static const conv_isa avx2 = {dw_fill_avx2, dw_chan_avx2, im2col_row_avx2};
+    static const conv_isa avx512 = {dw_fill_avx512, dw_chan_avx512, im2col_row_avx512,
+                                    phase_fill_avx512};
+    static const conv_isa avx2 = {dw_fill_avx2, dw_chan_avx2, im2col_row_avx2, phase_fill_avx2};
     const char *isa = sb_kernels_isa();
     if (strcmp(isa, "avx512") == 0)
         return &avx512;
@@ -393,9 +476,8 @@ static void dw_image(const sb_conv_geom *g, const float *x, const float *w, cons
     const size_t in_n = (size_t)g->H * g->W, taps = (size_t)g->kh * g->kw;
     const int mult = g->M / g->C;
     const conv_isa *isa = conv_isa_get();
-    par = par && (size_t)g->M * out_n * taps >= CONV_PAR_MIN;
-#pragma omp parallel for if (par) schedule(static)
-    for (int c = 0; c < g->C; c++) {
+    par = par && sb_fork((double)g->M * out_n * taps, CONV_PAR_MIN);
+    SB_FOR(par, int, c, g->C, {
         float *plane = scratch + (size_t)omp_get_thread_num() * plane_n;
         isa->dw_fill(g, &d, x + (size_t)c * in_n, plane);
         for (int q = 0; q < mult; q++) {
@@ -405,7 +487,7 @@ static void dw_image(const sb_conv_geom *g, const float *x, const float *w, cons
             if (act)
                 sb_act_apply_n(act, ym, out_n);
         }
-    }
+    });
 }
 
 /* ---- im2col + GEMM ---- */
@@ -416,15 +498,23 @@ static void im2col(const sb_conv_geom *g, int Cg, const float *x, float *cols, i
     const int rows = Cg * g->kh * g->kw;
     const size_t N = (size_t)g->OH * g->OW;
     const conv_isa *isa = conv_isa_get();
-    par = par && (size_t)rows * N >= CONV_PAR_MIN;
-#pragma omp parallel for if (par) schedule(static)
-    for (int r = 0; r < rows; r++)
-        isa->im2col_row(g, r, x, cols + (size_t)r * N);
+    par = par && sb_fork((double)rows * N, CONV_PAR_MIN);
+    SB_FOR(par, int, r, rows, isa->im2col_row(g, r, x, cols + (size_t)r * N););
 }
 
 static size_t im2col_floats(const sb_conv_geom *g)
 {
     return (size_t)(g->C / g->group) * g->kh * g->kw * g->OH * g->OW;
+}
+
+static sb_epilogue conv_epilogue(const float *bias, const sb_act *act)
+{
+    return (sb_epilogue){
+        .bias_kind = bias ? SB_BIAS_ROW : SB_BIAS_NONE,
+        .bias = bias,
+        .alpha = 1.0f,
+        .act = act ? *act : (sb_act){SB_ACT_NONE, 0.0f, 0.0f},
+    };
 }
 
 /* One image through GEMM, group by group. par: im2col spreads over threads (sb_sgemm decides
@@ -443,12 +533,7 @@ static void gemm_image(const sb_conv_geom *g, conv_kind kind, const float *x, co
             im2col(g, Cg, xg, cols, par);
             B = cols;
         }
-        sb_epilogue ep = {
-            .bias_kind = bias ? SB_BIAS_ROW : SB_BIAS_NONE,
-            .bias = bias ? bias + (size_t)gi * Mg : NULL,
-            .alpha = 1.0f,
-            .act = act ? *act : (sb_act){SB_ACT_NONE, 0.0f, 0.0f},
-        };
+        sb_epilogue ep = conv_epilogue(bias ? bias + (size_t)gi * Mg : NULL, act);
         float *yg = y + (size_t)gi * Mg * N;
         if (sw)
             sb_spmm(sw, gi * Mg, Mg, N, B, N, yg, N, &ep);
@@ -457,6 +542,67 @@ static void gemm_image(const sb_conv_geom *g, conv_kind kind, const float *x, co
                                N, yg, N, &ep);
         else
             sb_sgemm(0, 0, Mg, N, K, w + (size_t)gi * Mg * K, K, B, N, yg, N, &ep);
+    }
+}
+
+/* Scratch of the implicit GEMM for one image: the planes of one group, the GEMM's output when
+ * it has dropped columns, then the row offsets (ints). */
+static size_t implicit_floats(const sb_conv_geom *g)
+{
+    const phase_geom q = phase_geom_of(g);
+    const size_t Cg = (size_t)(g->C / g->group), Mg = (size_t)(g->M / g->group);
+    const size_t out = q.Wq == g->OW ? 0 : Mg * (size_t)q.N;
+    return Cg * q.chan + out + Cg * (size_t)(g->kh * g->kw);
+}
+
+static void phase_fill_channels(const sb_conv_geom *g, const phase_geom *q, int Cg,
+                                const float *xg, float *planes, int par)
+{
+    const conv_isa *isa = conv_isa_get();
+    const size_t plane = (size_t)q->Hq * q->Wq, in_n = (size_t)g->H * g->W;
+    par = par && sb_fork((double)Cg * q->chan, CONV_PAR_MIN);
+    SB_FOR(par, int, c, Cg, {
+        for (int pr = 0; pr < g->sh; pr++)
+            for (int pc = 0; pc < g->sw; pc++)
+                if (q->used >> (pr * g->sw + pc) & 1u)
+                    isa->phase_fill(g, q, pr, pc, xg + (size_t)c * in_n,
+                                    planes + (size_t)c * q->chan +
+                                        (size_t)(pr * g->sw + pc) * plane);
+    });
+}
+
+/* y[m][oh][ow] = out[m][oh * Wq + ow]: drops the columns past each output row. */
+static void drop_columns(const sb_conv_geom *g, const phase_geom *q, int Mg, const float *out,
+                         float *y, int par)
+{
+    par = par && sb_fork((double)Mg * g->OH * g->OW, CONV_PAR_MIN);
+    SB_FOR(par, int, m, Mg, {
+        for (int oh = 0; oh < g->OH; oh++)
+            memcpy(y + ((size_t)m * g->OH + oh) * g->OW,
+                   out + (size_t)m * q->N + (size_t)oh * q->Wq, sizeof(float) * (size_t)g->OW);
+    });
+}
+
+static void implicit_image(const sb_conv_geom *g, const float *x, const float *w,
+                           const float *packed, const float *bias, const sb_act *act, float *y,
+                           float *scratch, int par)
+{
+    const phase_geom q = phase_geom_of(g);
+    const int Cg = g->C / g->group, Mg = g->M / g->group;
+    const int K = Cg * g->kh * g->kw, N = g->OH * g->OW;
+    const bool direct = q.Wq == g->OW; /* no dropped columns: the GEMM writes y itself */
+    float *planes = scratch, *out = planes + (size_t)Cg * q.chan;
+    int *rows = (int *)(out + (direct ? 0 : (size_t)Mg * q.N));
+    phase_rows(g, &q, Cg, rows);
+    for (int gi = 0; gi < g->group; gi++) {
+        phase_fill_channels(g, &q, Cg, x + (size_t)gi * Cg * g->H * g->W, planes, par);
+        sb_epilogue ep = conv_epilogue(bias ? bias + (size_t)gi * Mg : NULL, act);
+        float *yg = y + (size_t)gi * Mg * N;
+        const float *pa = packed ? packed + (size_t)gi * sb_sgemm_packed_a_floats(Mg, K) : NULL;
+        sb_sgemm_rows(Mg, q.N, K, w ? w + (size_t)gi * Mg * K : NULL, K, pa, planes, rows,
+                      direct ? yg : out, q.N, &ep);
+        if (!direct)
+            drop_columns(g, &q, Mg, out, yg, par);
     }
 }
 
@@ -470,6 +616,10 @@ static size_t slice_floats(const sb_conv_geom *g, conv_kind kind)
         return dw_plane_floats(g);
     case CONV_IM2COL:
         return im2col_floats(g);
+    case CONV_IMPLICIT: { /* the sparse kernel runs the same geometry through im2col */
+        const size_t a = implicit_floats(g), b = im2col_floats(g);
+        return a > b ? a : b;
+    }
     default:
         return 0;
     }
@@ -483,7 +633,7 @@ size_t sb_conv2d_scratch(const sb_conv_geom *g, int n, int threads)
     /* Depthwise uses one plane per thread both when threads take whole images and when they
      * share an image's channels; im2col needs one buffer per concurrently processed image. */
     size_t slices = (size_t)threads;
-    if (kind == CONV_IM2COL)
+    if (kind == CONV_IM2COL || kind == CONV_IMPLICIT)
         slices = (size_t)(n < threads ? (n < 1 ? 1 : n) : threads);
     return slices * slice_floats(g, kind);
 }
@@ -502,6 +652,19 @@ void sb_conv2d_pack(const sb_conv_geom *g, const float *w, float *packed)
     for (int gi = 0; gi < g->group; gi++)
         sb_sgemm_pack_a(Mg, K, w + (size_t)gi * Mg * K, K,
                         packed + (size_t)gi * sb_sgemm_packed_a_floats(Mg, K));
+}
+
+static void conv_image(const sb_conv_geom *g, conv_kind kind, const float *x, const float *w,
+                       const float *packed, const sb_csr *sw, const float *bias,
+                       const sb_act *act, float *y, float *scratch, int par)
+{
+    if (kind == CONV_DEPTHWISE)
+        dw_image(g, x, w, bias, act, y, scratch, par);
+    else if (kind == CONV_IMPLICIT && !sw)
+        implicit_image(g, x, w, packed, bias, act, y, scratch, par);
+    else /* the sparse kernel reads its B by stride: im2col */
+        gemm_image(g, kind == CONV_IMPLICIT ? CONV_IM2COL : kind, x, w, packed, sw, bias, act, y,
+                   scratch, par);
 }
 
 /* Weights as dense (w), dense prepacked (packed, with w), or CSR (sw alone; never depthwise). */
@@ -526,20 +689,12 @@ static void conv2d(const sb_conv_geom *g, int n, const float *x, const float *w,
 #pragma omp parallel for num_threads(T) schedule(dynamic)
         for (int i = 0; i < n; i++) {
             float *s = scratch ? scratch + (size_t)omp_get_thread_num() * slice : NULL;
-            if (kind == CONV_DEPTHWISE)
-                dw_image(g, x + i * in_n, w, bias, act, y + i * out_n, s, 0);
-            else
-                gemm_image(g, kind, x + i * in_n, w, packed, sw, bias, act, y + i * out_n, s, 0);
+            conv_image(g, kind, x + i * in_n, w, packed, sw, bias, act, y + i * out_n, s, 0);
         }
         return;
     }
-    for (int i = 0; i < n; i++) {
-        if (kind == CONV_DEPTHWISE)
-            dw_image(g, x + i * in_n, w, bias, act, y + i * out_n, scratch, T > 1);
-        else
-            gemm_image(g, kind, x + i * in_n, w, packed, sw, bias, act, y + i * out_n, scratch,
-                       T > 1);
-    }
+    for (int i = 0; i < n; i++)
+        conv_image(g, kind, x + i * in_n, w, packed, sw, bias, act, y + i * out_n, scratch, T > 1);
 }
 
 void sb_conv2d(const sb_conv_geom *g, int n, const float *x, const float *w, const float *bias,

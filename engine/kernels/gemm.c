@@ -77,11 +77,12 @@ typedef struct tile_ep {
 } tile_ep;
 
 /* C[mr x nr] (+)= A_panel * B_panel over kc. a: packed, MR floats per k (rows >= mr are zero).
- * b: NR floats per k, ldb apart (a packed panel or B itself); NR readable columns unless the
- * ISA reads B with masks (isa_desc.masked_b), then nr.
+ * b: NR floats per k, ldb apart (a packed panel or B itself), or, when boff is not NULL, at
+ * b + boff[k] (B itself with its rows anywhere: the implicit-GEMM convolution); NR readable
+ * columns unless the ISA reads B with masks (isa_desc.masked_b), then nr.
  * first: start the chains from zero rather than from C. ep: non-NULL on the last K block. */
 typedef void (*kern_fn)(int mr, int nr, int kc, const float *a, const float *b, ptrdiff_t ldb,
-                        float *c, ptrdiff_t ldc, int first, const tile_ep *ep);
+                        const int *boff, float *c, ptrdiff_t ldc, int first, const tile_ep *ep);
 
 /* Activations the SIMD epilogues do not apply in registers (Sigmoid: libm's expf) go through
  * sb_act_apply_n once the tile is stored. The in-register versions repeat act.c's operations in
@@ -98,19 +99,19 @@ static void tile_act(const tile_ep *ep, float *c, ptrdiff_t ldc, int mr, int nr)
 #define GEN_NR 8
 
 static void kern_generic(int mr, int nr, int kc, const float *restrict a, const float *restrict b,
-                         ptrdiff_t ldb, float *restrict c, ptrdiff_t ldc, int first,
-                         const tile_ep *ep)
+                         ptrdiff_t ldb, const int *boff, float *restrict c, ptrdiff_t ldc,
+                         int first, const tile_ep *ep)
 {
     float acc[GEN_MR][GEN_NR];
     for (int i = 0; i < GEN_MR; i++)
         for (int j = 0; j < GEN_NR; j++)
             acc[i][j] = (first || i >= mr || j >= nr) ? 0.0f : c[i * ldc + j];
     for (int k = 0; k < kc; k++) {
+        const float *bk = boff ? b + boff[k] : b + k * ldb;
         for (int i = 0; i < GEN_MR; i++)
             for (int j = 0; j < GEN_NR; j++)
-                acc[i][j] += a[i] * b[j];
+                acc[i][j] += a[i] * bk[j];
         a += GEN_MR;
-        b += ldb;
     }
     for (int i = 0; i < mr; i++) {
         for (int j = 0; j < nr; j++) {
@@ -182,7 +183,8 @@ SB_INLINE SB_TGT512 __m512 k512_act(const sb_act *a, __m512 v)
  * unroll and the accumulators live in registers. */
 SB_INLINE SB_TGT512 void k512_body(const int mr, const int nv, int nr, int kc,
                                    const float *restrict a, const float *restrict b, ptrdiff_t ldb,
-                                   float *restrict c, ptrdiff_t ldc, int first, const tile_ep *ep)
+                                   const int *boff, float *restrict c, ptrdiff_t ldc, int first,
+                                   const tile_ep *ep)
 {
     const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffffu : (1u << nr) - 1);
     const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffffu : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
@@ -195,8 +197,9 @@ SB_INLINE SB_TGT512 void k512_body(const int mr, const int nv, int nr, int kc,
     }
     for (int k = 0; k < kc; k++) {
         /* Masked loads cost the same as plain ones and let a ragged B edge be read in place. */
-        const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
-        const __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(m1, b + 16) : b0;
+        const float *bk = boff ? b + boff[k] : b + k * ldb;
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk);
+        const __m512 b1 = nv > 1 ? _mm512_maskz_loadu_ps(m1, bk + 16) : b0;
 #pragma GCC unroll 16
         for (int i = 0; i < mr; i++) {
             const __m512 ai = _mm512_set1_ps(a[i]);
@@ -205,7 +208,6 @@ SB_INLINE SB_TGT512 void k512_body(const int mr, const int nv, int nr, int kc,
                 c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
         }
         a += K512_MR;
-        b += ldb;
     }
     if (ep) {
         const __m512 alpha = _mm512_set1_ps(ep->alpha);
@@ -236,26 +238,31 @@ SB_INLINE SB_TGT512 void k512_body(const int mr, const int nv, int nr, int kc,
 }
 
 /* clang-format off */
-#define K512_CASE(MR_, NV_)                                                                        \
+#define K512_CASE(MR_, NV_, OFF_)                                                                        \
     case MR_:                                                                                      \
-        k512_body(MR_, NV_, nr, kc, a, b, ldb, c, ldc, first, ep);                                 \
+        k512_body(MR_, NV_, nr, kc, a, b, ldb, OFF_, c, ldc, first, ep);                                 \
         break;
-#define K512_SWITCH(NV_)                                                                           \
+#define K512_SWITCH(NV_, OFF_)                                                                           \
     switch (mr) {                                                                                  \
-        K512_CASE(1, NV_) K512_CASE(2, NV_) K512_CASE(3, NV_) K512_CASE(4, NV_)                    \
-        K512_CASE(5, NV_) K512_CASE(6, NV_) K512_CASE(7, NV_) K512_CASE(8, NV_)                    \
-        K512_CASE(9, NV_) K512_CASE(10, NV_) K512_CASE(11, NV_) K512_CASE(12, NV_)                 \
+        K512_CASE(1, NV_, OFF_) K512_CASE(2, NV_, OFF_) K512_CASE(3, NV_, OFF_) K512_CASE(4, NV_, OFF_)                    \
+        K512_CASE(5, NV_, OFF_) K512_CASE(6, NV_, OFF_) K512_CASE(7, NV_, OFF_) K512_CASE(8, NV_, OFF_)                    \
+        K512_CASE(9, NV_, OFF_) K512_CASE(10, NV_, OFF_) K512_CASE(11, NV_, OFF_) K512_CASE(12, NV_, OFF_)                 \
     }
 /* clang-format on */
 
+/* The offset and stride variants are separate instantiations: the hot loop carries no test. */
 SB_TGT512 static void kern_avx512(int mr, int nr, int kc, const float *restrict a,
-                                  const float *restrict b, ptrdiff_t ldb, float *restrict c,
-                                  ptrdiff_t ldc, int first, const tile_ep *ep)
+                                  const float *restrict b, ptrdiff_t ldb, const int *boff,
+                                  float *restrict c, ptrdiff_t ldc, int first, const tile_ep *ep)
 {
-    if (nr > 16)
-        K512_SWITCH(2)
+    if (boff && nr > 16)
+        K512_SWITCH(2, boff)
+    else if (boff)
+        K512_SWITCH(1, boff)
+    else if (nr > 16)
+        K512_SWITCH(2, NULL)
     else
-        K512_SWITCH(1)
+        K512_SWITCH(1, NULL)
 }
 
 /* AVX2: 6 x 16 tile = 12 ymm accumulators out of 16 registers. */
@@ -311,7 +318,8 @@ SB_INLINE SB_TGT256 __m256 k256_act(const sb_act *a, __m256 v)
 
 SB_INLINE SB_TGT256 void k256_body(const int mr, const int nv, int nr, int kc,
                                    const float *restrict a, const float *restrict b, ptrdiff_t ldb,
-                                   float *restrict c, ptrdiff_t ldc, int first, const tile_ep *ep)
+                                   const int *boff, float *restrict c, ptrdiff_t ldc, int first,
+                                   const tile_ep *ep)
 {
     const __m256i m0 = k256_mask(nr, 0), m1 = k256_mask(nr, 1);
     __m256 c0[K256_MR], c1[K256_MR];
@@ -321,8 +329,9 @@ SB_INLINE SB_TGT256 void k256_body(const int mr, const int nv, int nr, int kc,
         c1[i] = (first || nv < 2) ? _mm256_setzero_ps() : _mm256_maskload_ps(c + i * ldc + 8, m1);
     }
     for (int k = 0; k < kc; k++) {
-        const __m256 b0 = _mm256_loadu_ps(b);
-        const __m256 b1 = nv > 1 ? _mm256_loadu_ps(b + 8) : b0;
+        const float *bk = boff ? b + boff[k] : b + k * ldb;
+        const __m256 b0 = _mm256_loadu_ps(bk);
+        const __m256 b1 = nv > 1 ? _mm256_loadu_ps(bk + 8) : b0;
 #pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
             const __m256 ai = _mm256_broadcast_ss(a + i);
@@ -331,7 +340,6 @@ SB_INLINE SB_TGT256 void k256_body(const int mr, const int nv, int nr, int kc,
                 c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
         }
         a += K256_MR;
-        b += ldb;
     }
     if (ep) {
         const __m256 alpha = _mm256_set1_ps(ep->alpha);
@@ -362,25 +370,29 @@ SB_INLINE SB_TGT256 void k256_body(const int mr, const int nv, int nr, int kc,
 }
 
 /* clang-format off */
-#define K256_CASE(MR_, NV_)                                                                        \
+#define K256_CASE(MR_, NV_, OFF_)                                                                        \
     case MR_:                                                                                      \
-        k256_body(MR_, NV_, nr, kc, a, b, ldb, c, ldc, first, ep);                                 \
+        k256_body(MR_, NV_, nr, kc, a, b, ldb, OFF_, c, ldc, first, ep);                                 \
         break;
-#define K256_SWITCH(NV_)                                                                           \
+#define K256_SWITCH(NV_, OFF_)                                                                           \
     switch (mr) {                                                                                  \
-        K256_CASE(1, NV_) K256_CASE(2, NV_) K256_CASE(3, NV_) K256_CASE(4, NV_)                    \
-        K256_CASE(5, NV_) K256_CASE(6, NV_)                                                        \
+        K256_CASE(1, NV_, OFF_) K256_CASE(2, NV_, OFF_) K256_CASE(3, NV_, OFF_) K256_CASE(4, NV_, OFF_)                    \
+        K256_CASE(5, NV_, OFF_) K256_CASE(6, NV_, OFF_)                                                        \
     }
 /* clang-format on */
 
 SB_TGT256 static void kern_avx2(int mr, int nr, int kc, const float *restrict a,
-                                const float *restrict b, ptrdiff_t ldb, float *restrict c,
-                                ptrdiff_t ldc, int first, const tile_ep *ep)
+                                const float *restrict b, ptrdiff_t ldb, const int *boff,
+                                float *restrict c, ptrdiff_t ldc, int first, const tile_ep *ep)
 {
-    if (nr > 8)
-        K256_SWITCH(2)
+    if (boff && nr > 8)
+        K256_SWITCH(2, boff)
+    else if (boff)
+        K256_SWITCH(1, boff)
+    else if (nr > 8)
+        K256_SWITCH(2, NULL)
     else
-        K256_SWITCH(1)
+        K256_SWITCH(1, NULL)
 }
 
 #endif /* SB_X86 */
@@ -590,6 +602,7 @@ typedef struct gemm_args {
     sb_act act;
     int pack_b; /* 0: the kernels read full-width B panels in place (B not transposed) */
     const float *a_packed; /* A already packed by sb_sgemm_pack_a, or NULL */
+    const int *b_rows;     /* row k of B at B + b_rows[k] (ldb unused), or NULL */
     int m_pad;             /* M rounded up to MR (rows per K block of a_packed) */
 } gemm_args;
 
@@ -619,6 +632,15 @@ static void pack_a(const isa_desc *isa, const gemm_args *g, int m0, int mc, int 
     }
 }
 
+/* dst[k * P + j] = src[rows[k] + j] for j < cols, 0 up to P: a panel of a B given by row. */
+static void pack_rows(const float *src, const int *rows, int cols, int kc, float *dst, int P)
+{
+    for (int k = 0; k < kc; k++) {
+        memcpy(dst + (size_t)k * P, src + rows[k], sizeof(float) * (size_t)cols);
+        memset(dst + (size_t)k * P + cols, 0, sizeof(float) * (size_t)(P - cols));
+    }
+}
+
 /* op(B)[k0 .. k0+kc) x [n0 .. n0+nc) into NR-column panels, padded columns zeroed. */
 static void pack_b(const isa_desc *isa, const gemm_args *g, int n0, int nc, int k0, int kc,
                    float *dst)
@@ -626,7 +648,9 @@ static void pack_b(const isa_desc *isa, const gemm_args *g, int n0, int nc, int 
     for (int p = 0; p < nc; p += isa->nr) {
         const int nr = nc - p < isa->nr ? nc - p : isa->nr;
         float *d = dst + (size_t)p * kc;
-        if (!g->tb)
+        if (g->b_rows)
+            pack_rows(g->B + n0 + p, g->b_rows + k0, nr, kc, d, isa->nr);
+        else if (!g->tb)
             isa->pack_copy(g->B + (size_t)k0 * g->ldb + n0 + p, g->ldb, nr, kc, d, isa->nr);
         else
             pack_panel_tr(isa, g->B + (size_t)(n0 + p) * g->ldb + k0, g->ldb, nr, kc, d, isa->nr);
@@ -664,7 +688,11 @@ static void gemm_blocked(const isa_desc *d, const gemm_args *g, rect r, int mcb,
                     const int nr = nc - jr < NR ? nc - jr : NR;
                     const float *bp = Bp + (size_t)jr * kc;
                     ptrdiff_t ldbp = NR;
-                    if (jr < full) {
+                    const int *boff = NULL;
+                    if (jr < full && g->b_rows) {
+                        bp = g->B + jc + jr;
+                        boff = g->b_rows + pc;
+                    } else if (jr < full) {
                         bp = g->B + (size_t)pc * g->ldb + jc + jr;
                         ldbp = g->ldb;
                     }
@@ -676,7 +704,7 @@ static void gemm_blocked(const isa_desc *d, const gemm_args *g, rect r, int mcb,
                             ep.bias += row;
                         else if (g->bias_kind == SB_BIAS_COL)
                             ep.bias += col;
-                        d->kern(mr, nr, kc, Ablk + (size_t)ir * kc, bp, ldbp,
+                        d->kern(mr, nr, kc, Ablk + (size_t)ir * kc, bp, ldbp, boff,
                                 g->C + (size_t)row * g->ldc + col, g->ldc, first,
                                 last ? &ep : NULL);
                     }
@@ -825,7 +853,7 @@ static void gemm_run(gemm_args *g)
      * the kernels read B in place (measured faster: no copy, and the rows stream well from L2)
      * unless the row stride is a multiple of 256 bytes: then the kc rows of a panel fall into
      * a few L1 sets and would evict each other between the row panels of A that reuse them. */
-    g->pack_b = g->tb || (g->M > 2 * d->mr && g->ldb % 64 == 0);
+    g->pack_b = !g->b_rows && (g->tb || (g->M > 2 * d->mr && g->ldb % 64 == 0));
 
     int along_n = 1;
     const int T = omp_in_parallel() ? 1 : plan_split(d, g, omp_get_max_threads(), &along_n);
@@ -884,6 +912,15 @@ void sb_sgemm_prepacked(int M, int N, int K, const float *packed_a, const float 
 {
     gemm_args g = {.B = B, .C = C, .ldb = ldb, .ldc = ldc, .a_packed = packed_a,
                    .m_pad = m_padded(M)};
+    if (gemm_setup(&g, M, N, K, ep))
+        gemm_run(&g);
+}
+
+void sb_sgemm_rows(int M, int N, int K, const float *A, int lda, const float *packed_a,
+                   const float *B, const int *b_rows, float *C, int ldc, const sb_epilogue *ep)
+{
+    gemm_args g = {.A = A, .lda = lda, .B = B, .b_rows = b_rows, .C = C, .ldc = ldc,
+                   .a_packed = packed_a, .m_pad = packed_a ? m_padded(M) : 0};
     if (gemm_setup(&g, M, N, K, ep))
         gemm_run(&g);
 }

@@ -49,6 +49,12 @@ void sb_sgemm_pack_a(int M, int K, const float *A, int lda, float *packed);
 void sb_sgemm_prepacked(int M, int N, int K, const float *packed_a, const float *B, int ldb,
                         float *C, int ldc, const sb_epilogue *ep);
 
+/* sb_sgemm (A not transposed; A itself, or packed_a from sb_sgemm_pack_a when not NULL) with B
+ * given row by row: row k of B is the N floats at B + b_rows[k]. The implicit-GEMM convolution
+ * reads its taps from a padded copy of the input this way instead of materialising im2col. */
+void sb_sgemm_rows(int M, int N, int K, const float *A, int lda, const float *packed_a,
+                   const float *B, const int *b_rows, float *C, int ldc, const sb_epilogue *ep);
+
 /* 1-D and 2-D convolution (1-D is H = 1, kh = 1), NCHW, weights M x (C/group) x kh x kw. */
 typedef struct sb_conv_geom {
     int C, H, W;    /* input channels and spatial size, per image */

@@ -10,6 +10,7 @@
  * (zero-point correction, scale, bias, activation, requantisation) is the same float sequence
  * everywhere. */
 #include "kernels/qkernels.h"
+#include "par.h"
 
 #include <math.h>
 #include <omp.h>
@@ -595,26 +596,24 @@ static void matrix(const sb_qconv *q, int gi, const bsrc *src, uint8_t *packed, 
     const qisa_desc *d = desc_of(q);
     const int ncols = src->ncols, NR = d->nr, MR = d->mr, NP = (ncols + NR - 1) / NR;
     const size_t panel = (size_t)NR * q->Kq * 4;
-    par = par && (long)q->Mg * ncols * q->Kg >= Q_PAR_MIN;
-#pragma omp parallel for if (par) schedule(static)
-    for (int np = 0; np < NP; np++) {
+    par = par && sb_fork((double)q->Mg * ncols * q->Kg, Q_PAR_MIN);
+    SB_FOR(par, int, np, NP, {
         const int n0 = np * NR, nc = ncols - n0 < NR ? ncols - n0 : NR;
         if (src->roff)
             pack_rows(src->base, src->roff, q->Kg, q->Kq, n0, nc, NR, packed + np * panel);
         else
             pack_cols(src->base, src->ld, q->Kg, q->Kq, n0, nc, NR, packed + np * panel);
-    }
+    });
     const char *wg = (const char *)q->wpack + gi * q->wpack_group;
     const size_t wpanel = (size_t)q->Kq * MR * 4 * d->elem;
-#pragma omp parallel for if (par) schedule(static)
-    for (int t = 0; t < NP * q->Mp; t++) {
+    SB_FOR(par, int, t, NP * q->Mp, {
         const int np = t / q->Mp, mp = t % q->Mp;
         const int n0 = np * NR, nc = ncols - n0 < NR ? ncols - n0 : NR;
         const int m0 = mp * MR, mr = q->Mg - m0 < MR ? q->Mg - m0 : MR;
         int32_t tile[Q_MAX_MR * Q_MAX_NR] __attribute__((aligned(64)));
         d->kern(mr, nc, q->Kq, wg + mp * wpanel, packed + np * panel, tile);
         epilogue(q, gi, m0, mr, n0, nc, src->wide, tile, y);
-    }
+    });
 }
 
 /* Scratch of one image: [column matrix (im2col mode)] [padded input] [packed panels]. */
@@ -652,10 +651,8 @@ static void image(const sb_qconv *q, const uint8_t *x, void *y, uint8_t *buf, in
             src.base = xp;
         }
         if (q->mode == SB_QMODE_IM2COL) {
-            const int par_rows = par && (long)q->Kg * N >= Q_PAR_MIN;
-#pragma omp parallel for if (par_rows) schedule(static)
-            for (int r = 0; r < q->Kg; r++)
-                im2col_row_u8(g, &pd, r, xp, rows + (size_t)r * N);
+            const bool par_rows = par && sb_fork((double)q->Kg * N, Q_PAR_MIN);
+            SB_FOR(par_rows, int, r, q->Kg, im2col_row_u8(g, &pd, r, xp, rows + (size_t)r * N););
             src.base = rows;
         }
         /* the epilogue indexes y by output channel, so each group writes its own rows */

@@ -297,6 +297,48 @@ static void pool_plane_inside(const sb_window *w, const pool_geom *pg, const flo
         }
 }
 
+/* Widest input row the row-wise max pool keeps on the stack. */
+#define POOL_ROW_MAX 4096
+
+/* MaxPool without dilation, one output row at a time: the max over the window's rows inside
+ * the image for every input column (contiguous, vectorised), then over the window's columns.
+ * Padding never wins a max, so skipping it is exact, and max is exact in any order. */
+static bool maxpool_by_rows(const sb_window *w, const pool_geom *pg, bool is_max)
+{
+    return is_max && w->spatial == 2 && w->dilation[0] == 1 && w->dilation[1] == 1 &&
+           pg->W <= POOL_ROW_MAX;
+}
+
+static void clip_window(int64_t start, int k, int64_t n, int64_t *lo, int64_t *hi)
+{
+    *lo = start < 0 ? 0 : start;
+    *hi = start + k < n ? start + k : n;
+}
+
+static void maxpool_plane_rows(const sb_window *w, const pool_geom *pg, const float *x, float *y)
+{
+    float m[POOL_ROW_MAX];
+    for (int64_t oh = 0; oh < pg->OH; oh++) {
+        int64_t h0, h1;
+        clip_window(oh * w->stride[0] - w->pad_begin[0], w->kernel[0], pg->H, &h0, &h1);
+        for (int64_t j = 0; j < pg->W; j++)
+            m[j] = -INFINITY;
+        for (int64_t h = h0; h < h1; h++) {
+            const float *r = x + h * pg->W;
+            for (int64_t j = 0; j < pg->W; j++)
+                m[j] = r[j] > m[j] ? r[j] : m[j];
+        }
+        for (int64_t ow = 0; ow < pg->OW; ow++) {
+            int64_t j0, j1;
+            clip_window(ow * w->stride[1] - w->pad_begin[1], w->kernel[1], pg->W, &j0, &j1);
+            float best = -INFINITY;
+            for (int64_t j = j0; j < j1; j++)
+                best = m[j] > best ? m[j] : best;
+            y[oh * pg->OW + ow] = best;
+        }
+    }
+}
+
 static void op_pool(const op_ctx *c, bool is_max)
 {
     pool_geom pg = pool_geometry(c);
@@ -304,6 +346,11 @@ static void op_pool(const op_ctx *c, bool is_max)
     const float *x = in_data(c, 0);
     float *y = out_data(c);
     const bool fork = sb_fork((double)pg.planes * pg.OH * pg.OW, PAR_MIN / 4);
+    if (maxpool_by_rows(w, &pg, is_max)) {
+        SB_FOR(fork, int64_t, p, pg.planes,
+               maxpool_plane_rows(w, &pg, x + p * pg.H * pg.W, y + p * pg.OH * pg.OW););
+        return;
+    }
     if (pool_inside(w, &pg)) {
         SB_FOR(fork, int64_t, p, pg.planes,
                pool_plane_inside(w, &pg, x + p * pg.H * pg.W, y + p * pg.OH * pg.OW, is_max););

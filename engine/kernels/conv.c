@@ -478,7 +478,8 @@ static void dw_image(const sb_conv_geom *g, const float *x, const float *w, cons
     const conv_isa *isa = conv_isa_get();
     par = par && sb_fork((double)g->M * out_n * taps, CONV_PAR_MIN);
     SB_FOR(par, int, c, g->C, {
-        float *plane = scratch + (size_t)omp_get_thread_num() * plane_n;
+        /* serial: scratch already is this thread's own slice */
+        float *plane = scratch + (size_t)(par ? omp_get_thread_num() : 0) * plane_n;
         isa->dw_fill(g, &d, x + (size_t)c * in_n, plane);
         for (int q = 0; q < mult; q++) {
             const int m = c * mult + q;

@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#define PAR_MIN 32768 /* below this many elements, threads cost more than they save */
+#define PAR_MIN (1 << 18) /* below this many elements, threads cost more than they save */
 
 typedef struct op_ctx {
     const sb_plan *p;

@@ -104,6 +104,12 @@ sb_status sb_plan_choose_kernels(sb_plan *p, sb_error *err)
         if (!st->csr)
             return sb_error_set(err, SB_ERR_NOMEM, "out of memory building sparse weights of '%s'",
                                 p->g->nodes[st->node].name);
+        const sb_node *n = &p->g->nodes[st->node];
+        if (n->op == SB_OP_CONV) {
+            const sb_conv_geom geom = sb_step_conv_geom(p, st);
+            if (!sb_conv2d_sparse_prepare(&geom, st->csr))
+                return sb_error_set(err, SB_ERR_NOMEM, "out of memory preparing '%s'", n->name);
+        }
         const size_t need = gemm_scratch(p, st);
         if (need > p->scratch_floats)
             p->scratch_floats = need;

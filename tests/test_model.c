@@ -248,7 +248,7 @@ Test(model_profile, steps_name_fused_ops_and_kernels)
     cr_expect_geq(p.runs, 3);
     /* stem + 5 expand + head are 1x1/3x3 GEMMs, 5 depthwise: all with the hard-swish pair */
     cr_expect_eq(count_steps(&p, "Conv+BatchNormalization+HardSigmoid+Mul", "1x1-gemm/"), 6);
-    cr_expect_eq(count_steps(&p, "Conv+BatchNormalization+HardSigmoid+Mul", "im2col-gemm/"), 1);
+    cr_expect_eq(count_steps(&p, "Conv+BatchNormalization+HardSigmoid+Mul", "implicit-gemm/"), 1);
     cr_expect_eq(count_steps(&p, "Conv+BatchNormalization+HardSigmoid+Mul", "dw-direct/"), 5);
     for (int i = 0; i < p.n_steps; i++)
         cr_expect(p.steps[i].median_ms >= 0 && p.steps[i].min_ms <= p.steps[i].median_ms);

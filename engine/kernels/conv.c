@@ -14,6 +14,7 @@
 #include <omp.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/simd.h"
@@ -29,7 +30,7 @@ typedef enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL, CONV_IMPLICIT } conv
 #define DW_UNROLL 4
 /* Below this many floats (im2col) or multiply-adds (depthwise) per image, a fork/join of the
  * channel loop costs more than it saves. */
-#define CONV_PAR_MIN (1 << 16)
+#define CONV_PAR_MIN (1 << 18)
 
 static bool implicit_pays(const sb_conv_geom *g);
 
@@ -584,13 +585,51 @@ static void drop_columns(const sb_conv_geom *g, const phase_geom *q, int Mg, con
     });
 }
 
+/* Weights dense (w or packed) or CSR (sw, with sw->off): the taps' rows come from `rows`. */
+static void implicit_gemm(const sb_conv_geom *g, const phase_geom *q, int gi, const float *w,
+                          const float *packed, const sb_csr *sw, const float *planes,
+                          const int *rows, const sb_epilogue *ep, float *dst)
+{
+    const int Mg = g->M / g->group, K = g->C / g->group * g->kh * g->kw;
+    if (sw) {
+        sb_csr taps = *sw;
+        taps.col = sw->off; /* B + col * 1: the tap's row in the planes */
+        sb_spmm(&taps, gi * Mg, Mg, q->N, planes, 1, dst, q->N, ep);
+        return;
+    }
+    const float *pa = packed ? packed + (size_t)gi * sb_sgemm_packed_a_floats(Mg, K) : NULL;
+    sb_sgemm_rows(Mg, q->N, K, w ? w + (size_t)gi * Mg * K : NULL, K, pa, planes, rows, dst,
+                  q->N, ep);
+}
+
+bool sb_conv2d_sparse_prepare(const sb_conv_geom *g, sb_csr *w)
+{
+    if (conv_kind_of(g) != CONV_IMPLICIT || w->off)
+        return true;
+    const phase_geom q = phase_geom_of(g);
+    const int K = g->C / g->group * g->kh * g->kw;
+    int *rows = malloc(sizeof *rows * (size_t)K);
+    w->off = malloc(sizeof *w->off * ((size_t)w->nnz + 1));
+    if (!rows || !w->off) {
+        free(rows);
+        free(w->off);
+        w->off = NULL;
+        return false;
+    }
+    phase_rows(g, &q, g->C / g->group, rows);
+    for (int64_t e = 0; e < w->nnz; e++)
+        w->off[e] = rows[w->col[e]];
+    free(rows);
+    return true;
+}
+
 static void implicit_image(const sb_conv_geom *g, const float *x, const float *w,
-                           const float *packed, const float *bias, const sb_act *act, float *y,
-                           float *scratch, int par)
+                           const float *packed, const sb_csr *sw, const float *bias,
+                           const sb_act *act, float *y, float *scratch, int par)
 {
     const phase_geom q = phase_geom_of(g);
     const int Cg = g->C / g->group, Mg = g->M / g->group;
-    const int K = Cg * g->kh * g->kw, N = g->OH * g->OW;
+    const int N = g->OH * g->OW;
     const bool direct = q.Wq == g->OW; /* no dropped columns: the GEMM writes y itself */
     float *planes = scratch, *out = planes + (size_t)Cg * q.chan;
     int *rows = (int *)(out + (direct ? 0 : (size_t)Mg * q.N));
@@ -599,9 +638,7 @@ static void implicit_image(const sb_conv_geom *g, const float *x, const float *w
         phase_fill_channels(g, &q, Cg, x + (size_t)gi * Cg * g->H * g->W, planes, par);
         sb_epilogue ep = conv_epilogue(bias ? bias + (size_t)gi * Mg : NULL, act);
         float *yg = y + (size_t)gi * Mg * N;
-        const float *pa = packed ? packed + (size_t)gi * sb_sgemm_packed_a_floats(Mg, K) : NULL;
-        sb_sgemm_rows(Mg, q.N, K, w ? w + (size_t)gi * Mg * K : NULL, K, pa, planes, rows,
-                      direct ? yg : out, q.N, &ep);
+        implicit_gemm(g, &q, gi, w, packed, sw, planes, rows, &ep, direct ? yg : out);
         if (!direct)
             drop_columns(g, &q, Mg, out, yg, par);
     }
@@ -661,9 +698,9 @@ static void conv_image(const sb_conv_geom *g, conv_kind kind, const float *x, co
 {
     if (kind == CONV_DEPTHWISE)
         dw_image(g, x, w, bias, act, y, scratch, par);
-    else if (kind == CONV_IMPLICIT && !sw)
-        implicit_image(g, x, w, packed, bias, act, y, scratch, par);
-    else /* the sparse kernel reads its B by stride: im2col */
+    else if (kind == CONV_IMPLICIT && (!sw || sw->off))
+        implicit_image(g, x, w, packed, sw, bias, act, y, scratch, par);
+    else /* CSR without tap offsets (not prepared) reads im2col */
         gemm_image(g, kind == CONV_IMPLICIT ? CONV_IM2COL : kind, x, w, packed, sw, bias, act, y,
                    scratch, par);
 }

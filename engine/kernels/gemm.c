@@ -20,7 +20,7 @@
 #include "kernels/simd.h"
 
 /* Below this many multiply-adds per thread a fork/join costs more than the thread saves. */
-#define SB_GEMM_MACS_PER_THREAD (1L << 18)
+#define SB_GEMM_MACS_PER_THREAD (1L << 21)
 /* Relative cost of packing one element versus one multiply-add, for choosing the split. */
 #define SB_PACK_COST 16
 

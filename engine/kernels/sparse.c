@@ -56,6 +56,7 @@ void sb_csr_free(sb_csr *a)
     free(a->rowptr);
     free(a->col);
     free(a->val);
+    free(a->off);
     free(a);
 }
 

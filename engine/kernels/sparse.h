@@ -21,6 +21,7 @@ typedef struct sb_csr {
     int64_t *rowptr; /* rows + 1 */
     int32_t *col;    /* increasing within a row */
     float *val;
+    int32_t *off;    /* convolutions: where col's tap lies in the implicit GEMM's planes, or NULL */
 } sb_csr;
 
 /* The non-zeros of a rows x cols matrix whose element (r, c) is w[r * rs + c * cs];
@@ -38,6 +39,10 @@ void sb_spmm(const sb_csr *w, int row0, int rows, int N, const float *B, ptrdiff
 bool sb_conv2d_sparse_ok(const sb_conv_geom *g);
 void sb_conv2d_sparse(const sb_conv_geom *g, int n, const float *x, const sb_csr *w,
                       const float *bias, const sb_act *act, float *y, float *scratch);
+/* Lets sb_conv2d_sparse read the taps of geometry g from the implicit GEMM's planes instead of
+ * an im2col matrix (fills w->off once, at plan time). False when out of memory; a geometry that
+ * uses im2col needs nothing and returns true. */
+bool sb_conv2d_sparse_prepare(const sb_conv_geom *g, sb_csr *w);
 
 /* Y[m x nn] = act(alpha * op(A) * W^T + bias) with W CSR nn x k (ONNX Gemm with a constant B:
  * W is B, or B transposed). op(A) is m x k (A stored k x m when transA). ep bias: COL. */

@@ -30,7 +30,7 @@ typedef enum { CONV_DEPTHWISE, CONV_POINTWISE, CONV_IM2COL, CONV_IMPLICIT } conv
 #define DW_UNROLL 4
 /* Below this many floats (im2col) or multiply-adds (depthwise) per image, a fork/join of the
  * channel loop costs more than it saves. */
-#define CONV_PAR_MIN (1 << 18)
+#define CONV_PAR_MIN (1 << 16)
 
 static bool implicit_pays(const sb_conv_geom *g);
 

@@ -799,9 +799,9 @@ static int plan_split(const isa_desc *d, const gemm_args *g, int T, int *along_n
         return 1;
     }
     const long cn = (tn + T - 1) / T * (long)d->nr, cm = (tm + T - 1) / T * (long)d->mr;
-    const long cost_n = tn >= T ? M * cn * K + SB_PACK_COST * (M * K + cn * K) : LONG_MAX;
-    const long cost_m =
-        tm >= T ? cm * N * K + SB_PACK_COST * (cm * K + (g->pack_b ? N * K : 0)) : LONG_MAX;
+    const long pa = g->a_packed ? 0 : 1, pb = g->pack_b ? 1 : 0; /* what each thread packs */
+    const long cost_n = tn >= T ? M * cn * K + SB_PACK_COST * (pa * M * K + pb * cn * K) : LONG_MAX;
+    const long cost_m = tm >= T ? cm * N * K + SB_PACK_COST * (pa * cm * K + pb * N * K) : LONG_MAX;
     *along_n = cost_n <= cost_m;
     return T;
 }

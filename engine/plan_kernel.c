@@ -134,6 +134,8 @@ int sb_plan_step_of_node(const sb_plan *p, int node)
 const char *sb_step_kernel(const sb_plan *p, const sb_step *st)
 {
     const sb_op op = p->g->nodes[st->node].op;
+    if (op == SB_OP_FAKEQUANT && st->q && st->q->kind == SB_QSTEP_QUANTIZE)
+        return "quantize-u8"; /* f32 to the u8 activations the next int8 layer reads */
     if (op != SB_OP_CONV && op != SB_OP_GEMM && op != SB_OP_MATMUL)
         return NULL;
     return st->q ? st->q->kernel : st->csr ? "sparse-csr" : "f32";

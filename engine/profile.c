@@ -57,7 +57,7 @@ static void step_kernel(const sb_plan *p, const sb_step *st, char *buf, size_t n
     const char *isa = sb_kernels_isa();
     if (st->kind == SB_STEP_ALIAS)
         snprintf(buf, n, "alias (no copy)");
-    else if (st->q)
+    else if (st->q && sb_step_kernel(p, st))
         snprintf(buf, n, "%s", sb_step_kernel(p, st));
     else if (st->csr)
         snprintf(buf, n, "%s/%s", sb_step_kernel(p, st), isa);

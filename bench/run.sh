@@ -31,16 +31,19 @@ for m in sample_models/lenet5.onnx sample_models/resnet8.onnx sample_models/mobi
 done
 
 mkdir -p "$BUILD/bench_models"
+# At 1 thread and at THREADS: the two engines parallelise a single image differently.
 printf '\n%-16s | %-46s\n' "224x224" "batch-1 latency (ms): median, min in brackets"
-printf "%-16s | %19s %19s %7s\n" model slimbench ORT "ORT/sb"
+printf "%-16s %7s | %19s %19s %7s\n" model threads slimbench ORT "ORT/sb"
 for n in resnet18 mobilenet_v2; do
     m=$BUILD/bench_models/$n.onnx
     [ -f "$m" ] || node bench/randomize_onnx.js "sample_models/fixtures/${n}_const.onnx.gz" "$m" 2>/dev/null
-    sb=$("$SB" bench "$m" --latency-only --threads "$THREADS" --seconds "$SECONDS_BIG" --csv)
-    ort=$(node bench/ort_run.js "$m" --latency-only --threads "$THREADS" --latency-seconds "$SECONDS_BIG" 2>/dev/null)
-    awk -v n="$n" -v sl="$(col "$sb" latency_ms)" -v sm="$(col "$sb" latency_min_ms)" \
-        -v ol="$(col "$ort" lat_median_ms)" -v om="$(col "$ort" lat_min_ms)" \
-        'BEGIN{printf "%-16s | %8.2f (%8.2f) %8.2f (%8.2f) %6.2fx\n", n, sl, sm, ol, om, ol/sl}'
+    for t in $(printf '%s\n' 1 "$THREADS" | sort -un); do
+        sb=$("$SB" bench "$m" --latency-only --threads "$t" --seconds "$SECONDS_BIG" --csv)
+        ort=$(node bench/ort_run.js "$m" --latency-only --threads "$t" --latency-seconds "$SECONDS_BIG" 2>/dev/null)
+        awk -v n="$n" -v t="$t" -v sl="$(col "$sb" latency_ms)" -v sm="$(col "$sb" latency_min_ms)" \
+            -v ol="$(col "$ort" lat_median_ms)" -v om="$(col "$ort" lat_min_ms)" \
+            'BEGIN{printf "%-16s %7d | %8.2f (%8.2f) %8.2f (%8.2f) %6.2fx\n", n, t, sl, sm, ol, om, ol/sl}'
+    done
 done
 printf '\n'
 "$BUILD/bench_gemm"

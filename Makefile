@@ -133,6 +133,9 @@ check-tsan-omp:
 $(BUILD)/bench_gemm: bench/gemm_peak.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+$(BUILD)/bench_actcache: bench/actcache_bench.c $(LIB)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 bench: all $(BUILD)/bench_gemm
 	@scripts/deps.sh bench
 	@bench/run.sh $(BUILD)

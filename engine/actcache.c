@@ -1,60 +1,117 @@
-/* Activation cache: the base model's activations at a cut point, so that re-evaluating after an
- * edit to a late layer runs only the steps from that layer on. The steps before the cut are the
+/* Activation cache: the base model's activations at cut points, so that re-evaluating after an
+ * edit to a late layer runs only the steps from that layer on. The steps before a cut are the
  * base's own (same nodes, same constants, same fusion), so the cached values are exactly what
- * the full run would compute there, and the results are bit-identical. */
+ * the full run would compute there, and the results are bit-identical. Each evaluation thread
+ * restores and captures its own micro-batch's images: the store is per image. */
 #include "actcache.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Cuts kept at once: the current edit's, the ones it resumed from, and earlier edits' (so that
+ * going back to a layer, or undoing, does not pay a full run while the budget holds them). */
+#define MAX_CUTS 4
+
+typedef struct cut {
+    char *node;          /* first node run for its images (in the plan that made it) */
+    int n_vals;
+    char **names;        /* the values live there, by name */
+    int64_t *per;        /* and their floats per image */
+    size_t image_floats; /* sum of per */
+    float *store;        /* capacity images, image after image, each its values in order */
+    size_t store_bytes;  /* allocated (the store only ever shrinks) */
+    int capacity, filled; /* images [0, filled) are cached */
+    unsigned long used;  /* when it last was made or resumed from (least recently used goes) */
+    /* the evaluation in progress */
+    int k;               /* step of the plan at the cut; -1: it does not serve this model */
+    int *vals;           /* plan value index of each cached value */
+    bool growing;        /* images from `filled` on are being captured */
+    int captured;        /* images captured in the current batch (atomic) */
+} cut;
 
 struct sb_actcache {
     const sb_model *base;
     size_t budget;              /* bytes */
     const sb_dataset *data;     /* what the cached images came from (NULL: unbound) */
     sb_preprocess pp;
-    /* the cut: values live there, by name, and their floats per image */
-    int n_vals;
-    char **names;
-    int64_t *per;
-    size_t image_floats;        /* sum of per */
-    char *cut_node;
-    float *store;               /* per value: capacity x per floats, value after value */
-    int capacity, filled;       /* images [0, filled) are cached */
-    /* the evaluation in progress */
-    sb_plan *p;
-    int k;                      /* step of p at the cut; -1: run everything from the input */
-    int *vals;                  /* p's value index of each cached value */
+    cut cuts[MAX_CUTS];
+    int n_cuts;
+    unsigned long clock;
+    /* the evaluation in progress: the serving cuts by step, earliest first */
+    int order[MAX_CUTS];
+    int n_order;
 };
+
+#define ENV_BUDGET "SB_ACTCACHE_MB"
+#define UNKNOWN_RAM_BUDGET ((size_t)256 << 20)
+#define MAX_BUDGET ((size_t)1 << 30)
+
+sb_status sb_actcache_default_budget(size_t *bytes, sb_error *err)
+{
+    const char *env = getenv(ENV_BUDGET);
+    if (env && *env) {
+        char *end;
+        errno = 0;
+        unsigned long long mb = strtoull(env, &end, 10);
+        if (errno || *end || env[0] == '-' || mb > ((size_t)-1 >> 20))
+            return sb_error_set(err, SB_ERR_ARG,
+                                "%s=%s: expected the activation cache's size in MiB, a whole "
+                                "number (0 turns the cache off)",
+                                ENV_BUDGET, env);
+        *bytes = (size_t)mb << 20;
+        return SB_OK;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    size_t eighth = pages > 0 && page > 0 ? (size_t)pages / 8 * (size_t)page : UNKNOWN_RAM_BUDGET;
+    *bytes = eighth < MAX_BUDGET ? eighth : MAX_BUDGET;
+    return SB_OK;
+}
 
 sb_status sb_actcache_new(const sb_model *base, size_t budget_bytes, sb_actcache **out,
                           sb_error *err)
 {
+    *out = NULL;
+    size_t budget = budget_bytes;
+    sb_status s = budget ? SB_OK : sb_actcache_default_budget(&budget, err);
+    if (s)
+        return s;
     *out = calloc(1, sizeof **out);
     if (!*out)
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
     (*out)->base = base;
-    (*out)->budget = budget_bytes ? budget_bytes : SB_ACTCACHE_DEFAULT_BUDGET;
-    (*out)->k = -1;
+    (*out)->budget = budget;
     return SB_OK;
 }
 
-static void drop_cut(sb_actcache *c)
+static void cut_free(cut *x)
 {
-    for (int i = 0; i < c->n_vals; i++)
-        free(c->names[i]);
-    free(c->names);
-    free(c->per);
-    free(c->vals);
-    free(c->store);
-    free(c->cut_node);
-    c->names = NULL, c->per = NULL, c->vals = NULL, c->store = NULL, c->cut_node = NULL;
-    c->n_vals = c->capacity = c->filled = 0;
-    c->image_floats = 0;
+    for (int i = 0; i < x->n_vals; i++)
+        free(x->names[i]);
+    free(x->names);
+    free(x->per);
+    free(x->vals);
+    free(x->store);
+    free(x->node);
+    memset(x, 0, sizeof *x);
+}
+
+/* Removes cut i (later ones move down). */
+static void drop_cut(sb_actcache *c, int i)
+{
+    cut_free(&c->cuts[i]);
+    memmove(&c->cuts[i], &c->cuts[i + 1], (size_t)(c->n_cuts - i - 1) * sizeof c->cuts[0]);
+    c->n_cuts--;
+    memset(&c->cuts[c->n_cuts], 0, sizeof c->cuts[0]);
 }
 
 void sb_actcache_clear(sb_actcache *c)
 {
-    drop_cut(c);
+    while (c->n_cuts)
+        drop_cut(c, c->n_cuts - 1);
+    c->n_order = 0;
     c->data = NULL;
 }
 
@@ -62,17 +119,32 @@ void sb_actcache_free(sb_actcache *c)
 {
     if (!c)
         return;
-    drop_cut(c);
+    sb_actcache_clear(c);
     free(c);
+}
+
+static size_t cut_bytes(const cut *x)
+{
+    return (size_t)x->capacity * x->image_floats * sizeof(float);
 }
 
 sb_actcache_info sb_actcache_get_info(const sb_actcache *c)
 {
-    return (sb_actcache_info){.cut_node = c->cut_node,
-                              .values = c->n_vals,
-                              .image_bytes = c->image_floats * sizeof(float),
-                              .images = c->filled,
-                              .capacity = c->capacity};
+    sb_actcache_info info = {.cuts = c->n_cuts, .budget = c->budget};
+    const cut *mru = NULL;
+    for (int i = 0; i < c->n_cuts; i++) {
+        info.bytes += cut_bytes(&c->cuts[i]);
+        if (!mru || c->cuts[i].used > mru->used)
+            mru = &c->cuts[i];
+    }
+    if (mru) {
+        info.cut_node = mru->node;
+        info.values = mru->n_vals;
+        info.image_bytes = mru->image_floats * sizeof(float);
+        info.images = mru->filled;
+        info.capacity = mru->capacity;
+    }
+    return info;
 }
 
 /* ---- where a model first differs from the base ---- */
@@ -173,10 +245,21 @@ const char *sb_model_first_change(const sb_model *base, const sb_model *m)
 
 /* ---- the values live at a step ---- */
 
+/* Whether value v holds one slice per image: float, the batch leading, and at batch 1 (p1) the
+ * same shape otherwise. */
+static bool per_image_value(const sb_plan *p, const sb_plan *p1, int v)
+{
+    const sb_shape *s = &p->shapes[v], *s1 = &p1->shapes[v];
+    if (p->g->values[v].dtype != SB_F32 || s->rank < 1 || s->dim[0] != p->batch ||
+        s1->rank != s->rank || s1->dim[0] != 1)
+        return false;
+    return !memcmp(&s->dim[1], &s1->dim[1], (size_t)(s->rank - 1) * sizeof s->dim[0]);
+}
+
 /* Values of p produced before step k and read from step k on (or graph outputs), in value
- * order, into out (n_values entries); returns how many, or -1 when one of them does not have
- * the batch as its leading dimension (then it cannot be kept per image). */
-static int live_at(const sb_plan *p, int k, int *out)
+ * order, into out (n_values entries); returns how many, or -1 when one of them is not kept per
+ * image (then nothing can be cached there). */
+static int live_at(const sb_plan *p, const sb_plan *p1, int k, int *out)
 {
     const sb_graph *g = p->g;
     int from = k < p->n_steps ? p->steps[k].node : g->n_nodes, n = 0;
@@ -194,8 +277,7 @@ static int live_at(const sb_plan *p, int k, int *out)
         bool before = x->kind == SB_VAL_INPUT || (x->producer >= 0 && x->producer < from);
         if (!read[v] || !before || p->buffer_of[v] < 0)
             continue;
-        const sb_shape *s = &p->shapes[v];
-        n = s->rank > 0 && s->dim[0] == p->batch ? n : -1;
+        n = per_image_value(p, p1, v) ? n : -1;
         if (n >= 0)
             out[n++] = v;
     }
@@ -208,68 +290,160 @@ static int64_t per_image(const sb_plan *p, int v)
     return sb_shape_count(&p->shapes[v]) / p->batch;
 }
 
-/* Whether the values live at step k of p are the cut's; fills c->vals. */
-static bool matches_cut(sb_actcache *c, const sb_plan *p, int k, int *live)
+/* Whether the values live[0..n) of p are cut x's; fills x->vals. */
+static bool matches(cut *x, const sb_plan *p, const int *live, int n)
 {
-    if (live_at(p, k, live) != c->n_vals)
+    if (n != x->n_vals)
         return false;
-    for (int i = 0; i < c->n_vals; i++) {
-        c->vals[i] = -1;
-        for (int j = 0; j < c->n_vals && c->vals[i] < 0; j++)
-            if (strcmp(p->g->values[live[j]].name, c->names[i]) == 0 &&
-                per_image(p, live[j]) == c->per[i])
-                c->vals[i] = live[j];
-        if (c->vals[i] < 0)
+    for (int i = 0; i < x->n_vals; i++) {
+        x->vals[i] = -1;
+        for (int j = 0; j < n && x->vals[i] < 0; j++)
+            if (strcmp(p->g->values[live[j]].name, x->names[i]) == 0 &&
+                per_image(p, live[j]) == x->per[i])
+                x->vals[i] = live[j];
+        if (x->vals[i] < 0)
             return false;
     }
     return true;
 }
 
-/* Moves the cut to step k of p: the values live there, as many images as the budget holds. */
-static sb_status set_cut(sb_actcache *c, const sb_plan *p, int k, const int *live, int n,
-                         int images, sb_error *err)
+/* Sets each cut's step in p: the latest at or before `change` whose live values are the cut's
+ * (-1: none, the cut does not serve p). live_n[k] is how many values live at step k (or -1),
+ * lives + k * stride the values. */
+static void place_cuts(sb_actcache *c, const sb_plan *p, int change, const int *lives,
+                       const int *live_n, size_t stride)
 {
-    drop_cut(c);
-    c->names = calloc((size_t)n + 1, sizeof *c->names);
-    c->per = calloc((size_t)n + 1, sizeof *c->per);
-    c->vals = calloc((size_t)n + 1, sizeof *c->vals);
-    c->cut_node = strdup(p->g->nodes[p->steps[k].node].name);
-    bool ok = c->names && c->per && c->vals && c->cut_node;
-    for (int i = 0; ok && i < n; i++, c->n_vals++) {
-        c->vals[i] = live[i];
-        c->per[i] = per_image(p, live[i]);
-        c->image_floats += (size_t)c->per[i];
-        ok = (c->names[i] = strdup(p->g->values[live[i]].name)) != NULL;
+    for (int i = 0; i < c->n_cuts; i++) {
+        cut *x = &c->cuts[i];
+        x->k = -1;
+        for (int k = change; k > 0 && x->k < 0; k--)
+            if (live_n[k] >= 0 && matches(x, p, lives + (size_t)k * stride, live_n[k]))
+                x->k = k;
     }
-    size_t fit = c->image_floats ? c->budget / (c->image_floats * sizeof(float)) : 0;
-    c->capacity = fit < (size_t)images ? (int)fit : images;
-    if (ok && c->capacity > 0)
-        ok = (c->store = malloc((size_t)c->capacity * c->image_floats * sizeof(float))) != NULL;
+}
+
+/* A new cut at step k of p holding the values live[0..n), with room for no images yet. */
+static sb_status cut_new(cut *x, const sb_plan *p, int k, const int *live, int n, sb_error *err)
+{
+    memset(x, 0, sizeof *x);
+    x->names = calloc((size_t)n + 1, sizeof *x->names);
+    x->per = calloc((size_t)n + 1, sizeof *x->per);
+    x->vals = calloc((size_t)n + 1, sizeof *x->vals);
+    x->node = strdup(p->g->nodes[p->steps[k].node].name);
+    bool ok = x->names && x->per && x->vals && x->node;
+    for (int i = 0; ok && i < n; i++, x->n_vals++) {
+        x->vals[i] = live[i];
+        x->per[i] = per_image(p, live[i]);
+        x->image_floats += (size_t)x->per[i];
+        ok = (x->names[i] = strdup(p->g->values[live[i]].name)) != NULL;
+    }
+    x->k = k;
     if (!ok) {
-        drop_cut(c);
+        cut_free(x);
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory for the activation cache");
     }
     return SB_OK;
 }
 
-/* Whether one image's values live[0..n) fit in the budget. */
-static bool fits_one(const sb_actcache *c, const sb_plan *p, const int *live, int n)
+#define HUGE_PAGE ((size_t)2 << 20)
+#define PAGE ((size_t)4096)
+
+/* Gives cut x room for `images` images: a new store (in huge pages where the system has them:
+ * a first touch per 4 KB page costs as much as the copy), or the first ones of its store, the
+ * memory of the rest returned to the system; false when out of memory. */
+static bool resize(cut *x, int images)
 {
-    size_t floats = 0;
-    for (int i = 0; i < n; i++)
-        floats += (size_t)per_image(p, live[i]);
-    return floats * sizeof(float) <= c->budget;
+    size_t bytes = (size_t)images * x->image_floats * sizeof(float);
+    if (x->store) {
+        size_t keep = (bytes + PAGE - 1) / PAGE * PAGE;
+        if (keep < x->store_bytes)
+            madvise((char *)x->store + keep, x->store_bytes - keep, MADV_DONTNEED);
+    } else {
+        size_t n = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+        if (!(x->store = aligned_alloc(HUGE_PAGE, n)))
+            return false;
+        madvise(x->store, n, MADV_HUGEPAGE); /* advice only: it may be refused */
+        x->store_bytes = n;
+    }
+    x->capacity = images; /* never more than an existing store holds (share_budget) */
+    x->filled = x->filled < x->capacity ? x->filled : x->capacity;
+    return true;
 }
 
-/* The latest step at or before `change` whose live values are the cut's, or -1. */
-static int serving_step(sb_actcache *c, const sb_plan *p, int change, int *live)
+/* Shares the budget among the cuts in priority order: the cut at the change (new: it serves
+ * the next edit, most likely at the same layer), the one this evaluation resumes from, then the
+ * others, most recently used first. Each takes what is left (a cut may shrink: its first images
+ * stay); a cut left without room is dropped. */
+static sb_status share_budget(sb_actcache *c, int fresh, int source, int images, sb_error *err)
 {
-    if (!c->n_vals)
-        return -1;
-    for (int k = change; k > 0; k--)
-        if (matches_cut(c, p, k, live))
-            return k;
-    return -1;
+    int rank[MAX_CUTS], n = 0;
+    rank[n++] = fresh;
+    if (source >= 0 && source != fresh)
+        rank[n++] = source;
+    for (; n < c->n_cuts; n++) {
+        int best = -1;
+        for (int i = 0; i < c->n_cuts; i++) {
+            bool taken = false;
+            for (int j = 0; j < n; j++)
+                taken |= rank[j] == i;
+            if (!taken && (best < 0 || c->cuts[i].used > c->cuts[best].used))
+                best = i;
+        }
+        rank[n] = best;
+    }
+    size_t left = c->budget;
+    int keep[MAX_CUTS];
+    for (int r = 0; r < n; r++) {
+        cut *x = &c->cuts[rank[r]];
+        size_t fit = left / (x->image_floats * sizeof(float));
+        int want = rank[r] == fresh ? images : x->capacity;
+        want = fit < (size_t)want ? (int)fit : want;
+        keep[rank[r]] = want > 0;
+        if (want > 0 && !resize(x, want))
+            return sb_error_set(err, SB_ERR_NOMEM, "out of memory for the activation cache");
+        left -= want > 0 ? cut_bytes(x) : 0;
+    }
+    for (int i = c->n_cuts - 1; i >= 0; i--)
+        if (!keep[i])
+            drop_cut(c, i);
+    return SB_OK;
+}
+
+/* The serving cut with the latest step, or -1. */
+static int latest_serving(const sb_actcache *c)
+{
+    int best = -1;
+    for (int i = 0; i < c->n_cuts; i++)
+        if (c->cuts[i].k >= 0 && (best < 0 || c->cuts[i].k > c->cuts[best].k))
+            best = i;
+    return best;
+}
+
+/* Adds a cut at step `change` of p (values live[0..n)), resuming from the latest serving cut,
+ * when one image's values fit the budget; the least recently used cut makes way when all
+ * MAX_CUTS are taken. */
+static sb_status add_cut(sb_actcache *c, const sb_plan *p, int change, const int *live, int n,
+                         int images, sb_error *err)
+{
+    size_t one = 0;
+    for (int i = 0; i < n; i++)
+        one += (size_t)per_image(p, live[i]) * sizeof(float);
+    if (n <= 0 || one > c->budget || images < 1)
+        return SB_OK;
+    if (c->n_cuts == MAX_CUTS) {
+        int lru = 0;
+        for (int i = 1; i < c->n_cuts; i++)
+            lru = c->cuts[i].used < c->cuts[lru].used ? i : lru;
+        drop_cut(c, lru);
+    }
+    int source = latest_serving(c);
+    if (source >= 0)
+        c->cuts[source].used = ++c->clock;
+    sb_status s = cut_new(&c->cuts[c->n_cuts], p, change, live, n, err);
+    if (s)
+        return s;
+    c->cuts[c->n_cuts++].used = ++c->clock;
+    return share_budget(c, c->n_cuts - 1, source, images, err);
 }
 
 static void bind_data(sb_actcache *c, const sb_dataset *d, const sb_preprocess *pp)
@@ -280,70 +454,111 @@ static void bind_data(sb_actcache *c, const sb_dataset *d, const sb_preprocess *
     c->pp = *pp;
 }
 
-sb_status sb_actcache_begin(sb_actcache *c, const sb_model *m, sb_plan *p, const sb_dataset *d,
-                            const sb_preprocess *pp, sb_error *err)
+/* The values live at each step of p up to `upto`: live_n[k] of them (or -1) at lives + k * stride. */
+static sb_status lives_of(const sb_plan *p, const sb_plan *p1, int upto, int **lives,
+                          int **live_n, size_t *stride, sb_error *err)
 {
-    bind_data(c, d, pp);
-    c->p = p;
-    c->k = -1;
-    if (!c->base->plan1 || p->batch < 1)
-        return SB_OK;
-    int change = first_changed_step(c->base->plan1, p);
-    int *live = malloc(((size_t)p->g->n_values + 1) * sizeof *live);
-    if (change < 0 || !live) {
-        free(live);
+    *stride = (size_t)p->g->n_values + 1;
+    *lives = malloc(*stride * ((size_t)p->n_steps + 1) * sizeof **lives);
+    *live_n = malloc(((size_t)p->n_steps + 1) * sizeof **live_n);
+    if (!*lives || !*live_n) {
+        free(*lives), free(*live_n);
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
     }
-    sb_status s = SB_OK;
-    c->k = serving_step(c, p, change, live);
-    /* A cut at the change serves this model, and most likely the next edit (the same layer
-     * again), better than an earlier one: move there, paying one full run. Nothing is worth
-     * keeping at step 0 (the input) or at the end. */
-    if (c->k != change && change > 0 && change < p->n_steps) {
-        int n = live_at(p, change, live);
-        if (n > 0 && fits_one(c, p, live, n) &&
-            !(s = set_cut(c, p, change, live, n, sb_dataset_count(d), err)))
-            c->k = c->capacity > 0 ? change : -1;
+    for (int k = 0; k <= p->n_steps; k++)
+        (*live_n)[k] = k > upto ? -1 : live_at(p, p1, k, *lives + (size_t)k * *stride);
+    return SB_OK;
+}
+
+/* The serving cuts in step order, each growing while it has room; the latest (the one at the
+ * change, else the one resumed from) counts as used. */
+static void order_cuts(sb_actcache *c)
+{
+    c->n_order = 0;
+    for (int i = 0; i < c->n_cuts; i++) {
+        cut *x = &c->cuts[i];
+        x->growing = x->filled < x->capacity;
+        x->captured = 0;
+        if (x->k < 0)
+            continue;
+        int j = c->n_order++;
+        for (; j > 0 && c->cuts[c->order[j - 1]].k > x->k; j--)
+            c->order[j] = c->order[j - 1];
+        c->order[j] = i;
     }
-    free(live);
+    if (c->n_order > 0)
+        c->cuts[c->order[c->n_order - 1]].used = ++c->clock;
+}
+
+sb_status sb_actcache_begin(sb_actcache *c, const sb_model *m, const sb_plan *p,
+                            const sb_dataset *d, const sb_preprocess *pp, sb_error *err)
+{
+    bind_data(c, d, pp);
+    c->n_order = 0;
+    for (int i = 0; i < c->n_cuts; i++)
+        c->cuts[i].k = -1;
+    if (!c->base->plan1 || !m->plan1 || p->batch < 1)
+        return SB_OK;
+    int change = first_changed_step(c->base->plan1, p);
+    if (change < 0)
+        return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
+    int *lives, *live_n;
+    size_t stride;
+    sb_status s = lives_of(p, m->plan1, change, &lives, &live_n, &stride, err);
+    if (s)
+        return s;
+    place_cuts(c, p, change, lives, live_n, stride);
+    bool at_change = false;
+    for (int i = 0; i < c->n_cuts; i++)
+        at_change |= c->cuts[i].k == change;
+    /* A cut at the change serves this model, and most likely the next edit (the same layer
+     * again), better than an earlier one: add one there, filled as this evaluation runs. Nothing
+     * is worth keeping at step 0 (the input) or at the end. */
+    if (!at_change && change > 0 && change < p->n_steps)
+        s = add_cut(c, p, change, lives + (size_t)change * stride, live_n[change],
+                    sb_dataset_count(d), err);
+    if (!s)
+        order_cuts(c);
+    free(lives), free(live_n);
     return s;
 }
 
 void sb_actcache_end(sb_actcache *c)
 {
-    c->p = NULL;
-    c->k = -1;
+    c->n_order = 0;
+    for (int i = 0; i < c->n_cuts; i++)
+        c->cuts[i].k = -1;
 }
 
 /* ---- running ---- */
 
-static float *stored(const sb_actcache *c, int i, int image)
+static float *image_at(const cut *x, int image)
 {
-    size_t off = 0;
-    for (int j = 0; j < i; j++)
-        off += (size_t)c->per[j] * (size_t)c->capacity;
-    return c->store + off + (size_t)image * (size_t)c->per[i];
+    return x->store + (size_t)image * x->image_floats;
 }
 
-static void restore(const sb_actcache *c, sb_plan *p, int start, int count)
+/* Cut x's values of images [start, start + count) into p (the rest of the batch zeroed). */
+static void restore(const cut *x, sb_plan *p, int start, int count)
 {
-    for (int i = 0; i < c->n_vals; i++) {
-        float *dst = sb_plan_value(p, c->vals[i]);
-        size_t n = (size_t)c->per[i];
-        memcpy(dst, stored(c, i, start), (size_t)count * n * sizeof(float));
+    for (int i = 0, off = 0; i < x->n_vals; off += (int)x->per[i], i++) {
+        float *dst = sb_plan_value(p, x->vals[i]);
+        size_t n = (size_t)x->per[i];
+        for (int j = 0; j < count; j++)
+            memcpy(dst + (size_t)j * n, image_at(x, start + j) + off, n * sizeof(float));
         memset(dst + (size_t)count * n, 0, (size_t)(p->batch - count) * n * sizeof(float));
     }
 }
 
-/* Keeps images [from, to) of the batch starting at image `start`. */
-static void capture(sb_actcache *c, const sb_plan *p, int start, int from, int to)
+/* Keeps images [from, to) of p's batch, which starts at image `start`. */
+static void capture(cut *x, const sb_plan *p, int start, int from, int to)
 {
-    for (int i = 0; i < c->n_vals; i++) {
-        size_t n = (size_t)c->per[i];
-        const float *src = sb_plan_value(p, c->vals[i]) + (size_t)(from - start) * n;
-        memcpy(stored(c, i, from), src, (size_t)(to - from) * n * sizeof(float));
+    for (int i = 0, off = 0; i < x->n_vals; off += (int)x->per[i], i++) {
+        const float *src = sb_plan_value(p, x->vals[i]);
+        size_t n = (size_t)x->per[i];
+        for (int j = from; j < to; j++)
+            memcpy(image_at(x, j) + off, src + (size_t)(j - start) * n, n * sizeof(float));
     }
-    c->filled = to;
+    __atomic_fetch_add(&x->captured, to - from, __ATOMIC_RELAXED);
 }
 
 static sb_status fill_input(sb_plan *p, const sb_actcache *c, int start, int count, sb_error *err)
@@ -356,22 +571,45 @@ static sb_status fill_input(sb_plan *p, const sb_actcache *c, int start, int cou
     return sb_dataset_read(c->data, &c->pp, start, count, in, err);
 }
 
-sb_status sb_actcache_run_batch(sb_actcache *c, sb_plan *p, int start, int count,
-                                const volatile int *cancel, int *cached, sb_error *err)
+sb_status sb_actcache_run(sb_actcache *c, sb_plan *p, int start, int count,
+                          const volatile int *cancel, int *resumed, sb_error *err)
 {
-    if (c->k >= 0 && start + count <= c->filled) {
-        restore(c, p, start, count);
-        *cached += count;
-        return sb_plan_run_steps(p, c->k, p->n_steps, cancel, err);
+    int from = -1; /* in c->order: the latest cut holding all these images */
+    for (int i = c->n_order - 1; i >= 0 && from < 0; i--)
+        from = start + count <= c->cuts[c->order[i]].filled ? i : -1;
+    int step = 0;
+    sb_status s = SB_OK;
+    if (from >= 0) {
+        restore(&c->cuts[c->order[from]], p, start, count);
+        step = c->cuts[c->order[from]].k;
+        __atomic_fetch_add(resumed, count, __ATOMIC_RELAXED);
+    } else {
+        s = fill_input(p, c, start, count, err);
     }
-    sb_status s = fill_input(p, c, start, count, err);
-    if (s)
-        return s;
-    if (c->k < 0)
-        return sb_plan_run_steps(p, 0, p->n_steps, cancel, err);
-    s = sb_plan_run_steps(p, 0, c->k, cancel, err);
-    int to = start + count < c->capacity ? start + count : c->capacity;
-    if (!s && start <= c->filled && c->filled < to)
-        capture(c, p, start, c->filled, to);
-    return s ? s : sb_plan_run_steps(p, c->k, p->n_steps, cancel, err);
+    for (int i = from + 1; i < c->n_order && !s; i++) {
+        cut *x = &c->cuts[c->order[i]];
+        int lo = start > x->filled ? start : x->filled;
+        int hi = start + count < x->capacity ? start + count : x->capacity;
+        if (!x->growing || lo >= hi)
+            continue;
+        s = sb_plan_run_steps(p, step, x->k, cancel, err);
+        step = x->k;
+        if (!s)
+            capture(x, p, start, lo, hi);
+    }
+    return s ? s : sb_plan_run_steps(p, step, p->n_steps, cancel, err);
+}
+
+void sb_actcache_batch_done(sb_actcache *c, int start, int count)
+{
+    for (int i = 0; i < c->n_order; i++) {
+        cut *x = &c->cuts[c->order[i]];
+        int to = start + count < x->capacity ? start + count : x->capacity;
+        /* every image of the batch beyond `filled` captured: the prefix grows; else it stops */
+        if (x->growing && start <= x->filled && x->filled < to && x->captured == to - x->filled)
+            x->filled = to;
+        else if (x->growing && x->filled < to)
+            x->growing = false;
+        x->captured = 0;
+    }
 }

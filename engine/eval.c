@@ -1,5 +1,6 @@
-/* Accuracy over a dataset: batches through one plan, with progress and cancellation between
- * batches. Per-image results do not depend on the batch size or the thread count, so the
+/* Accuracy over a dataset: batches split into per-thread micro-batches (microbatch.c), with
+ * progress and cancellation between batches; with an activation cache each micro-batch resumes
+ * or captures its own images there. Per-image results do not depend on the batch size or the thread count, so the
  * accuracy is the same however it is run. */
 #include "actcache.h"
 #include "microbatch.h"
@@ -68,31 +69,7 @@ static void score_batch(const sb_dataset *d, const float *logits, int classes, i
     }
 }
 
-/* What produces an evaluation's logits: per-thread micro-batch plans, or (with an activation
- * cache) one plan for the whole batch that resumes cached images at the cut. */
-typedef struct logit_source {
-    sb_mbrunner *r;
-    sb_plan *p;
-    sb_actcache *cache;
-    int classes;
-} logit_source;
-
-static sb_status batch_logits(const logit_source *src, const sb_dataset *d,
-                              const sb_preprocess *pp, int start, int count,
-                              const sb_eval_options *opt, sb_eval_result *res, float *logits,
-                              sb_error *err)
-{
-    if (!src->cache)
-        return sb_mbrunner_run(src->r, d, pp, start, count, logits, opt->cancel, err);
-    sb_status s = sb_actcache_run_batch(src->cache, src->p, start, count, opt->cancel,
-                                        &res->cached, err);
-    if (!s)
-        memcpy(logits, sb_plan_value(src->p, src->p->g->outputs[0]),
-               (size_t)count * (size_t)src->classes * sizeof *logits);
-    return s;
-}
-
-static sb_status run_batches(const logit_source *src, int batch, const sb_dataset *d,
+static sb_status run_batches(sb_mbrunner *r, int batch, const sb_dataset *d,
                              const sb_preprocess *pp, const sb_eval_options *opt,
                              sb_eval_result *res, float *logits, sb_error *err)
 {
@@ -100,10 +77,13 @@ static sb_status run_batches(const logit_source *src, int batch, const sb_datase
     sb_eval_progress prog = {.total = total};
     for (int start = 0; start < total; start += batch) {
         int count = total - start < batch ? total - start : batch;
-        sb_status s = batch_logits(src, d, pp, start, count, opt, res, logits, err);
+        sb_status s = sb_mbrunner_run(r, d, pp, opt->cache, start, count, logits, &res->cached,
+                                      opt->cancel, err);
         if (s)
             return s;
-        score_batch(d, logits, src->classes, start, count, opt->reference, res);
+        if (opt->cache)
+            sb_actcache_batch_done(opt->cache, start, count);
+        score_batch(d, logits, r->classes, start, count, opt->reference, res);
         prog.done = start + count;
         prog.correct1 = res->correct1;
         prog.correct5 = res->correct5;
@@ -113,22 +93,6 @@ static sb_status run_batches(const logit_source *src, int batch, const sb_datase
             return sb_error_set(err, SB_ERR_CANCELLED, "evaluation cancelled");
     }
     return SB_OK;
-}
-
-static sb_status source_new(sb_model *m, int batch, sb_actcache *cache, logit_source *src,
-                            sb_error *err)
-{
-    *src = (logit_source){.cache = cache};
-    if (!cache) {
-        sb_status s = sb_mbrunner_new(m, batch, &src->r, err);
-        if (!s)
-            src->classes = src->r->classes;
-        return s;
-    }
-    sb_status s = sb_model_plan(m, batch, &src->p, err); /* owned by the model */
-    if (!s)
-        src->classes = (int)(sb_shape_count(&src->p->shapes[m->g->outputs[0]]) / batch);
-    return s;
 }
 
 static double cpu_now(void)
@@ -152,28 +116,28 @@ sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
     int batch = opt->batch > 0 ? opt->batch : SB_EVAL_BATCH;
     if (batch > total)
         batch = total > 0 ? total : 1;
-    logit_source src;
-    if ((s = source_new(m, batch, opt->cache, &src, err)))
+    sb_mbrunner *r;
+    if ((s = sb_mbrunner_new(m, batch, &r, err)))
         return s;
     res->images = total;
     res->pred = calloc((size_t)total + 1, sizeof *res->pred);
-    float *logits = malloc((size_t)batch * (size_t)src.classes * sizeof *logits);
+    float *logits = malloc((size_t)batch * (size_t)r->classes * sizeof *logits);
     if (!res->pred || !logits) {
         free(logits);
-        sb_mbrunner_free(src.r);
+        sb_mbrunner_free(r);
         return sb_error_set(err, SB_ERR_NOMEM, "out of memory");
     }
     double t0 = omp_get_wtime(), c0 = cpu_now();
     if (opt->cache)
-        s = sb_actcache_begin(opt->cache, m, src.p, d, pp, err);
+        s = sb_actcache_begin(opt->cache, m, r->plans[0], d, pp, err);
     if (!s)
-        s = run_batches(&src, batch, d, pp, opt, res, logits, err);
+        s = run_batches(r, batch, d, pp, opt, res, logits, err);
     if (opt->cache)
         sb_actcache_end(opt->cache);
     res->seconds = omp_get_wtime() - t0;
     res->cpu_seconds = cpu_now() - c0;
     free(logits);
-    sb_mbrunner_free(src.r);
+    sb_mbrunner_free(r);
     res->loss /= res->images > 0 ? res->images : 1;
     return s;
 }

@@ -6,6 +6,8 @@
  * thread count, so neither does anything computed from them. */
 #include "microbatch.h"
 
+#include "actcache.h"
+
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,37 +72,52 @@ sb_status sb_mbrunner_new(sb_model *m, int batch, sb_mbrunner **out, sb_error *e
     return SB_OK;
 }
 
-/* Images [start, start + count) through plan p; logits to out (count x classes). */
-static sb_status run_one(const sb_mbrunner *r, sb_plan *p, const sb_dataset *d,
-                         const sb_preprocess *pp, int start, int count, float *out,
-                         const volatile int *cancel, sb_error *err)
+/* One call's images: where they come from, and the cache they resume from or fill. */
+typedef struct mb_job {
+    const sb_dataset *d;
+    const sb_preprocess *pp;
+    sb_actcache *cache;
+    int *resumed;
+    const volatile int *cancel;
+} mb_job;
+
+static sb_status run_from_input(const sb_mbrunner *r, sb_plan *p, const mb_job *j, int start,
+                                int count, sb_error *err)
 {
-    const sb_graph *g = r->m->g;
-    float *in = sb_plan_value(p, g->inputs[0]);
+    float *in = sb_plan_value(p, r->m->g->inputs[0]);
     if (count < r->mb) /* a short tail runs padded with zeros */
         memset(in + (size_t)count * r->per_image, 0,
                (size_t)(r->mb - count) * r->per_image * sizeof *in);
-    sb_status s = sb_dataset_read(d, pp, start, count, in, err);
+    sb_status s = sb_dataset_read(j->d, j->pp, start, count, in, err);
+    return s ? s : sb_plan_run(p, j->cancel, err);
+}
+
+/* Images [start, start + count) through plan p; logits to out (count x classes). */
+static sb_status run_one(const sb_mbrunner *r, sb_plan *p, const mb_job *j, int start,
+                         int count, float *out, sb_error *err)
+{
+    sb_status s = j->cache
+                      ? sb_actcache_run(j->cache, p, start, count, j->cancel, j->resumed, err)
+                      : run_from_input(r, p, j, start, count, err);
     if (!s)
-        s = sb_plan_run(p, cancel, err);
-    if (!s)
-        memcpy(out, sb_plan_value(p, g->outputs[0]),
+        memcpy(out, sb_plan_value(p, r->m->g->outputs[0]),
                (size_t)count * (size_t)r->classes * sizeof *out);
     return s;
 }
 
 sb_status sb_mbrunner_run(sb_mbrunner *r, const sb_dataset *d, const sb_preprocess *pp,
-                          int start, int count, float *logits, const volatile int *cancel,
-                          sb_error *err)
+                          sb_actcache *cache, int start, int count, float *logits,
+                          int *resumed, const volatile int *cancel, sb_error *err)
 {
+    const mb_job j = {d, pp, cache, resumed, cancel};
     const int n_mb = (count + r->mb - 1) / r->mb;
     const int T = r->n_plans < n_mb ? r->n_plans : n_mb;
     sb_status status = SB_OK;
     if (T <= 1) {
         for (int i = 0; i < n_mb && !status; i++) {
             int c = count - i * r->mb < r->mb ? count - i * r->mb : r->mb;
-            status = run_one(r, r->plans[0], d, pp, start + i * r->mb, c,
-                             logits + (size_t)i * r->mb * r->classes, cancel, err);
+            status = run_one(r, r->plans[0], &j, start + i * r->mb, c,
+                             logits + (size_t)i * r->mb * r->classes, err);
         }
         return status;
     }
@@ -109,8 +126,8 @@ sb_status sb_mbrunner_run(sb_mbrunner *r, const sb_dataset *d, const sb_preproce
     for (int i = 0; i < n_mb; i++) {
         int c = count - i * r->mb < r->mb ? count - i * r->mb : r->mb;
         sb_error e = {0};
-        if (run_one(r, r->plans[omp_get_thread_num()], d, pp, start + i * r->mb, c,
-                    logits + (size_t)i * r->mb * r->classes, cancel, &e))
+        if (run_one(r, r->plans[omp_get_thread_num()], &j, start + i * r->mb, c,
+                    logits + (size_t)i * r->mb * r->classes, &e))
 #pragma omp critical(sb_mbrunner_err)
             if (!status) {
                 status = e.status;

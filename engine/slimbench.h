@@ -194,32 +194,42 @@ sb_status sb_eval(sb_model *m, const sb_dataset *d, const sb_preprocess *pp,
 void sb_eval_result_free(sb_eval_result *r);
 
 /* ---- activation cache ----
- * The cut is where the model under evaluation first differs from the base: the inputs of the
+ * A cut is where a model under evaluation first differs from the base: the inputs of the
  * earliest node whose operation, constants (weights) or inputs differ, found by comparing the
  * two graphs by node and value names (a structured prune changes the producer of the pruned
- * channels; activation quantisation inserts a node before its layer). The values live there are
- * captured while an evaluation runs its images from the input, up to the memory budget (images
- * from the first on); later evaluations whose first change is at that cut resume those images
- * there and run the others from the input, capturing more while room is left. A model whose first
- * change is elsewhere moves the cut there (the cached images are dropped), unless one image's
- * values there exceed the budget: then a cut before its change still serves it. Results are
- * bit-identical to an uncached evaluation: the steps before the cut are the base's. The cache is
- * bound to the eval set and preprocessing it was filled from; others clear it. */
-#define SB_ACTCACHE_DEFAULT_BUDGET ((size_t)256 << 20)
+ * channels; activation quantisation inserts a node before its layer). The cache keeps the values
+ * live at up to 4 cuts, per image, for the first images of the eval set, within one memory
+ * budget. An evaluation adds a cut at its model's first change when none is there and captures
+ * its images there as they run; images a cut before the change holds resume at the latest such
+ * cut (and are captured at the later ones on the way), the others run from the input. The new
+ * cut takes the budget first, then the cut resumed from, then the others, most recently used
+ * first (each keeps its first images that fit, or goes). A change in the very first step keeps
+ * nothing. Results are bit-identical to an uncached evaluation: the steps before a cut are the
+ * base's. The cache is bound to the eval set and preprocessing it was filled from; others clear
+ * it. */
 
-/* budget_bytes 0: SB_ACTCACHE_DEFAULT_BUDGET. The base must outlive the cache. */
+/* The budget a cache gets when none is given: 1/8 of physical memory, at most 1 GiB (256 MiB
+ * when the size of memory is unknown); the environment variable SB_ACTCACHE_MB=N sets N MiB
+ * instead (0 turns caching off). Fails only on a malformed SB_ACTCACHE_MB. */
+sb_status sb_actcache_default_budget(size_t *bytes, sb_error *err);
+/* budget_bytes 0: sb_actcache_default_budget(). The base must outlive the cache. */
 sb_status sb_actcache_new(const sb_model *base, size_t budget_bytes, sb_actcache **out,
                           sb_error *err);
 void sb_actcache_free(sb_actcache *c);
-/* Drops every cached image and the cut (call when the data on disk may have changed). */
+/* Drops every cached image and cut (call when the data on disk may have changed). */
 void sb_actcache_clear(sb_actcache *c);
 
 typedef struct sb_actcache_info {
-    const char *cut_node; /* first node run for cached images; NULL: no cut yet */
+    /* the cut used last (made, or resumed from) */
+    const char *cut_node; /* first node run for its cached images; NULL: no cut yet */
     int values;           /* activation tensors kept per image */
     size_t image_bytes;   /* bytes per image */
     int images;           /* images cached (the first ones of the eval set) */
-    int capacity;         /* images that fit in the budget at this cut */
+    int capacity;         /* images that fit in its share of the budget */
+    /* all cuts */
+    int cuts;
+    size_t bytes;         /* reserved by the cuts (capacity x image bytes, summed) */
+    size_t budget;
 } sb_actcache_info;
 sb_actcache_info sb_actcache_get_info(const sb_actcache *c);
 

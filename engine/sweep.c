@@ -60,7 +60,8 @@ sb_status sb_sweep(const sb_model *m, const sb_dataset *d, const sb_preprocess *
     if (o->method != SB_PRUNE_MAGNITUDE && o->method != SB_PRUNE_L1)
         return sb_error_set(err, SB_ERR_ARG, "a sweep prunes by magnitude or by L1 channels");
     sb_config cfg;
-    sb_actcache *cache = NULL; /* the ratios of one layer share its cut: all but one resume */
+    sb_actcache *cache = NULL; /* a layer's ratios share its cut: all but one resume there, and
+                                  that one at the previous layer's cut (layers go in order) */
     sb_status s = sb_config_new(m, &cfg, err);
     if (!s)
         s = sb_actcache_new(m, 0, &cache, err);
@@ -68,7 +69,6 @@ sb_status sb_sweep(const sb_model *m, const sb_dataset *d, const sb_preprocess *
     for (int l = 0; l < m->n_layers && !s; l++) {
         if (!visits(m, o, l))
             continue;
-        sb_actcache_clear(cache); /* else an earlier layer's cut would serve, less well */
         for (int r = 0; r < o->n_ratios && !s; r++, done++) {
             points[done] = (sb_sweep_point){.layer = l, .ratio = o->ratios[r]};
             s = one_point(m, d, pp, o, &cfg, cache, &points[done], err);

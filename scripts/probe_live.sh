@@ -3,7 +3,8 @@
 # tmux, for the last, a middle and the first layer in turn, `p` (magnitude 50%), then `+` (55%,
 # the same layer again), then `r`; prints for each edit the milliseconds from the key press to the
 # first estimate on screen's data (the first evaluation report with images) and to the full
-# result (the final report), as measured by the workbench itself.
+# result (the final report, with the images resumed from the activation cache), as measured by
+# the workbench itself.
 #   scripts/probe_live.sh MODEL [BIN]     THREADS=1 (default)  DATA=/usr/share/datasets/fashion-mnist
 set -u
 model=${1:?usage: probe_live.sh MODEL [BIN]}
@@ -60,12 +61,12 @@ awk -v model="$(basename "$model")" -v threads="$threads" '
     / key / { key = $1 }
     / edit gen / { t0[$4] = key }
     / report kind 0 gen / && $10 ~ /^[1-9]/ && !($6 in first) { first[$6] = $1 }
-    / report kind 0 gen / && $8 == 3 { final[$6] = $1; split($10, d, "/"); n[$6] = d[1] }
+    / report kind 0 gen / && $8 == 3 { final[$6] = $1; split($10, d, "/"); n[$6] = d[1]; hit[$6] = $11 == "cached" ? $12 : "?" }
     END {
         split("last p,last +,-,middle p,middle +,-,first p,first +,-", name, ",")
         for (g = 1; g <= 9; g++) {
             if (name[g] == "-") continue
-            printf "%s threads=%s %-9s first estimate %7.1f ms  full (%d images) %7.1f ms\n",
-                model, threads, name[g], first[g] - t0[g], n[g], final[g] - t0[g]
+            printf "%s threads=%s %-9s first estimate %7.1f ms  full (%d images, %s cached) %7.1f ms\n",
+                model, threads, name[g], first[g] - t0[g], n[g], hit[g], final[g] - t0[g]
         }
     }' "$trace"

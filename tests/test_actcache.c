@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,47 +189,155 @@ Test(actcache, activation_quant_edits_match_the_uncached_evaluation, .timeout = 
         check_model(models[i], EDIT_A8);
 }
 
-/* As in the workbench: a late edit, then an earlier one (the cut moves), then the late one
- * again (the cut moves back), and again (resumed); a budget too small for every image. */
-Test(actcache, cut_moves_and_partial_caching_stay_exact, .timeout = 300)
+/* As in the workbench: a late edit, then an earlier one (a new cut), then the late one again
+ * (its cut was kept), with 1, 2 and 3 threads. */
+Test(actcache, cuts_are_kept_across_edits_at_any_thread_count, .timeout = 300)
 {
     fixture f = open_model("resnet8");
     int n = sb_model_num_layers(f.base);
     sb_model *late = edited(&f, n - 1, EDIT_MAGNITUDE), *mid = edited(&f, n / 2, EDIT_W4);
     sb_eval_result want_late = evaluate(&f, late, NULL, 0), want_mid = evaluate(&f, mid, NULL, 0);
-    sb_actcache *cache;
-    sb_error err = {0};
-    cr_assert_eq(sb_actcache_new(f.base, 0, &cache, &err), SB_OK);
-    sb_eval_result r[4];
-    r[0] = evaluate(&f, late, cache, 0);
-    r[1] = evaluate(&f, mid, cache, 0); /* moves the cut */
-    sb_actcache_info info = sb_actcache_get_info(cache);
-    cr_expect_str_eq(info.cut_node, sb_model_first_change(f.base, mid));
-    r[2] = evaluate(&f, late, cache, 0);
-    r[3] = evaluate(&f, late, cache, 0);
-    cr_expect_eq(r[1].cached, 0);
-    cr_expect_eq(r[2].cached, 0);
-    cr_expect_eq(r[3].cached, IMAGES);
-    expect_same(&r[0], &want_late, "late, filling");
-    expect_same(&r[1], &want_mid, "middle, moving the cut");
-    expect_same(&r[2], &want_late, "late, moving the cut back");
-    expect_same(&r[3], &want_late, "late, resumed");
-    sb_eval_result_free(&r[3]);
-    sb_actcache_free(cache);
-
-    /* room for 100 images: those resume, the rest run from the input */
-    cr_assert_eq(sb_actcache_new(f.base, 100 * info.image_bytes, &cache, &err), SB_OK);
-    r[3] = evaluate(&f, mid, cache, 0);
-    sb_eval_result_free(&r[3]);
-    r[3] = evaluate(&f, mid, cache, 0);
-    cr_expect_eq(sb_actcache_get_info(cache).capacity, 100);
-    cr_expect_eq(r[3].cached, 64, "whole cached batches resume: %d", r[3].cached);
-    expect_same(&r[3], &want_mid, "partial cache");
-    sb_actcache_free(cache);
-    for (int i = 0; i < 4; i++)
-        sb_eval_result_free(&r[i]);
+    for (int threads = 1; threads <= 3; threads++) {
+        omp_set_num_threads(threads);
+        char what[3][64];
+        snprintf(what[0], 64, "late, filling (%d threads)", threads);
+        snprintf(what[1], 64, "middle, a new cut (%d threads)", threads);
+        snprintf(what[2], 64, "late again (%d threads)", threads);
+        sb_actcache *cache;
+        sb_error err = {0};
+        cr_assert_eq(sb_actcache_new(f.base, 0, &cache, &err), SB_OK);
+        sb_eval_result r[3] = {evaluate(&f, late, cache, 0), evaluate(&f, mid, cache, 0)};
+        sb_actcache_info info = sb_actcache_get_info(cache);
+        cr_expect_str_eq(info.cut_node, sb_model_first_change(f.base, mid));
+        r[2] = evaluate(&f, late, cache, 0);
+        cr_expect_eq(r[1].cached, 0);
+        cr_expect_eq(r[2].cached, IMAGES, "%s: the late cut was kept", what[2]);
+        cr_expect_eq(sb_actcache_get_info(cache).cuts, 2);
+        expect_same(&r[0], &want_late, what[0]);
+        expect_same(&r[1], &want_mid, what[1]);
+        expect_same(&r[2], &want_late, what[2]);
+        for (int i = 0; i < 3; i++)
+            sb_eval_result_free(&r[i]);
+        sb_actcache_free(cache);
+    }
     sb_eval_result_free(&want_late), sb_eval_result_free(&want_mid);
     sb_model_free(late), sb_model_free(mid);
+    close_model(&f);
+}
+
+/* A later edit resumes at an earlier edit's cut and captures its own on the way: its first
+ * evaluation resumes every image, and its cut then holds them all; going back to the earlier
+ * layer resumes there (both cuts kept). 1, 2 and 3 threads. */
+Test(actcache, a_later_cut_fills_from_an_earlier_one, .timeout = 300)
+{
+    fixture f = open_model("mobilenet_se");
+    int n = sb_model_num_layers(f.base);
+    sb_model *mid = edited(&f, n / 2, EDIT_MAGNITUDE), *late = edited(&f, n - 2, EDIT_W4);
+    sb_eval_result want_late = evaluate(&f, late, NULL, 0), want_mid = evaluate(&f, mid, NULL, 0);
+    for (int threads = 1; threads <= 3; threads++) {
+        omp_set_num_threads(threads);
+        sb_actcache *cache;
+        sb_error err = {0};
+        cr_assert_eq(sb_actcache_new(f.base, 0, &cache, &err), SB_OK);
+        sb_eval_result r[4] = {evaluate(&f, mid, cache, 0), evaluate(&f, late, cache, 16)};
+        sb_actcache_info info = sb_actcache_get_info(cache);
+        cr_expect_str_eq(info.cut_node, sb_model_first_change(f.base, late));
+        cr_expect_eq(info.images, IMAGES, "%d threads: captured on the way", threads);
+        r[2] = evaluate(&f, late, cache, 0);
+        r[3] = evaluate(&f, mid, cache, 0);
+        cr_expect_eq(r[1].cached, IMAGES, "%d threads: resumed at the earlier cut", threads);
+        cr_expect_eq(r[2].cached, IMAGES);
+        cr_expect_eq(r[3].cached, IMAGES, "%d threads: the earlier cut was kept", threads);
+        expect_same(&r[0], &want_mid, "middle, filling");
+        expect_same(&r[1], &want_late, "late, from the middle cut");
+        expect_same(&r[2], &want_late, "late, from its own cut");
+        expect_same(&r[3], &want_mid, "middle again");
+        for (int i = 0; i < 4; i++)
+            sb_eval_result_free(&r[i]);
+        sb_actcache_free(cache);
+    }
+    sb_eval_result_free(&want_late), sb_eval_result_free(&want_mid);
+    sb_model_free(late), sb_model_free(mid);
+    close_model(&f);
+}
+
+static size_t image_bytes_at(fixture *f, sb_model *m)
+{
+    sb_actcache *cache;
+    sb_error err = {0};
+    cr_assert_eq(sb_actcache_new(f->base, 0, &cache, &err), SB_OK);
+    sb_eval_result r = evaluate(f, m, cache, 0);
+    size_t bytes = sb_actcache_get_info(cache).image_bytes;
+    sb_eval_result_free(&r);
+    sb_actcache_free(cache);
+    cr_assert_gt(bytes, 0);
+    return bytes;
+}
+
+/* The cut added for an edit takes the budget first, the one resumed from what is left: with
+ * room for every image at the middle cut and the early cut's first IMAGES, the early cut
+ * shrinks to those and they resume; with room for the middle cut alone, the early one goes. */
+Test(actcache, the_newest_cut_takes_the_budget_first, .timeout = 300)
+{
+    fixture f = open_model("resnet8");
+    int n = sb_model_num_layers(f.base), images = sb_dataset_count(f.test);
+    sb_model *early = edited(&f, 2, EDIT_MAGNITUDE), *mid = edited(&f, n / 2, EDIT_W4);
+    size_t eb = image_bytes_at(&f, early), mb = image_bytes_at(&f, mid);
+    sb_eval_result want_early = evaluate(&f, early, NULL, 0), want_mid = evaluate(&f, mid, NULL, 0);
+    for (int room = 1; room >= 0; room--) {
+        size_t budget = (size_t)images * mb + (size_t)room * IMAGES * eb;
+        sb_actcache *cache;
+        sb_error err = {0};
+        cr_assert_eq(sb_actcache_new(f.base, budget, &cache, &err), SB_OK);
+        sb_eval_result r[4] = {evaluate(&f, early, cache, 0), evaluate(&f, mid, cache, 0)};
+        sb_actcache_info info = sb_actcache_get_info(cache);
+        cr_expect_eq(info.capacity, images);
+        cr_expect_eq(info.cuts, 1 + room);
+        cr_expect_eq(info.bytes, budget);
+        cr_expect_eq(r[1].cached, room * IMAGES, "resumed at the early cut: %d", r[1].cached);
+        r[2] = evaluate(&f, early, cache, 0);
+        r[3] = evaluate(&f, mid, cache, 0);
+        cr_expect_eq(r[2].cached, room * IMAGES, "the early cut's images: %d", r[2].cached);
+        cr_expect_eq(r[3].cached, room * IMAGES);
+        expect_same(&r[0], &want_early, "early, filling");
+        expect_same(&r[1], &want_mid, "middle, a new cut");
+        expect_same(&r[2], &want_early, "early again");
+        expect_same(&r[3], &want_mid, "middle again");
+        for (int i = 0; i < 4; i++)
+            sb_eval_result_free(&r[i]);
+        sb_actcache_free(cache);
+    }
+    sb_eval_result_free(&want_early), sb_eval_result_free(&want_mid);
+    sb_model_free(early), sb_model_free(mid);
+    close_model(&f);
+}
+
+/* Room for 100 images: those resume, the rest run from the input. A micro-batch resumes only
+ * when all its images are cached: of 5 images (SB_MICROBATCH), from each batch's first, the
+ * batch of images 64-127 has [94, 99) cached, [99, 104) not, so 99 images resume. */
+Test(actcache, partial_caching_stays_exact, .timeout = 300)
+{
+    fixture f = open_model("resnet8");
+    sb_model *mid = edited(&f, sb_model_num_layers(f.base) / 2, EDIT_W4);
+    sb_eval_result want = evaluate(&f, mid, NULL, 0);
+    setenv("SB_MICROBATCH", "5", 1);
+    for (int threads = 1; threads <= 3; threads++) {
+        omp_set_num_threads(threads);
+        sb_actcache *cache;
+        sb_error err = {0};
+        cr_assert_eq(sb_actcache_new(f.base, 100 * image_bytes_at(&f, mid), &cache, &err), SB_OK);
+        sb_eval_result r = evaluate(&f, mid, cache, 0);
+        sb_eval_result_free(&r);
+        r = evaluate(&f, mid, cache, 0);
+        cr_expect_eq(sb_actcache_get_info(cache).capacity, 100);
+        cr_expect_eq(r.cached, 99, "%d threads: %d images resumed", threads, r.cached);
+        expect_same(&r, &want, "partial cache");
+        sb_eval_result_free(&r);
+        sb_actcache_free(cache);
+    }
+    unsetenv("SB_MICROBATCH");
+    sb_eval_result_free(&want);
+    sb_model_free(mid);
     close_model(&f);
 }
 

@@ -42,7 +42,10 @@ static double now_ms(void)
 static int check_data(const sb_model *m, const sb_dataset *d, const sb_preprocess *pp)
 {
     sb_error err = {0};
-    return sb_eval_check(m, d, pp, &err) ? cli_fail(&err) : 0;
+    size_t cache_bytes; /* the worker's activation cache: a malformed SB_ACTCACHE_MB stops here */
+    return sb_eval_check(m, d, pp, &err) || sb_actcache_default_budget(&cache_bytes, &err)
+               ? cli_fail(&err)
+               : 0;
 }
 
 /* ---- the loop ---- */
@@ -244,9 +247,9 @@ static void on_reports(loop *lp)
     int n = ui_worker_take(lp->w, r);
     for (int i = 0; i < n; i++) {
         uint64_t gen;
-        trace_event(lp, "report kind %d gen %llu state %d done %d/%d", r[i].kind,
+        trace_event(lp, "report kind %d gen %llu state %d done %d/%d cached %d", r[i].kind,
               (unsigned long long)r[i].generation, r[i].state, r[i].progress.done,
-              r[i].progress.total);
+              r[i].progress.total, r[i].cached);
         bool base = r[i].generation == 0 &&
                     (r[i].kind == UI_JOB_EVAL || r[i].kind == UI_JOB_LATENCY);
         const ui_job_report *before = base ? &lp->s->base[r[i].kind] : &lp->s->job[r[i].kind];

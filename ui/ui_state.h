@@ -61,6 +61,7 @@ typedef struct ui_job_report {
     uint64_t generation;       /* the edit the job ran for; stale reports are dropped */
     sb_eval_progress progress; /* eval: images so far, final when DONE; sweep: points */
     double seconds;            /* eval: wall time of the evaluation */
+    int cached;                /* eval: images resumed from the activation cache (DONE) */
     sb_latency latency;        /* latency: result when DONE */
     char kernels[96];          /* latency: layers per kernel, e.g. "int8-vnni x10" */
     int threads;               /* OpenMP threads the job ran with */

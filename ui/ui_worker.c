@@ -255,6 +255,7 @@ static void run_eval(ui_worker *w, const job *j, ui_job_report *r)
                                          .correct5 = res.correct5,
                                          .agree = opt.reference ? res.agree : -1};
         r->seconds = res.seconds;
+        r->cached = res.cached;
         sb_eval_result *keep = j->gen ? &w->cm_res : &w->base_res;
         sb_eval_result_free(keep);
         *keep = res; /* predictions and counts, for agreement and the report */

@@ -826,6 +826,8 @@ ui_job_kind ui_state_on_report(ui_state *s, const ui_job_report *r, uint64_t *ge
         s->last[r->kind] = *r;
     if (r->generation && r->kind == UI_JOB_EVAL && r->state == UI_JOB_FAILED)
         ui_state_error(s, "%s", r->error); /* the previous results stay on screen */
+    if (r->kind == UI_JOB_LAYERS && r->state == UI_JOB_FAILED)
+        ui_state_error(s, "per-layer times: %s", r->error);
     /* accuracy settles, then latency, then the per-layer times: one job at a time */
     ui_job_kind next = r->kind == UI_JOB_EVAL      ? UI_JOB_LATENCY
                        : r->kind == UI_JOB_LATENCY ? UI_JOB_LAYERS

@@ -1252,6 +1252,33 @@ Test(times, an_edit_shows_pending_then_current_then_stale_never_old_as_current)
     cr_assert_str_eq(cell(2, UI_COL_KERNEL, false, b, sizeof b), "f32");
 }
 
+Test(times, the_detail_line_names_the_kernel_and_the_time_against_the_base_and_the_sum)
+{
+    char b[512];
+    set_kernels();
+    cr_assert(strstr(ui_row_speed_text(&s, 2, b, sizeof b), "f32  time: measured after"), "%s",
+              b);
+    ui_layer_times *t = fake_times(0, 0.01, 0);
+    t->run.median_ms = 5;
+    ui_state_set_times(&s, t);
+    cr_assert_str_eq(ui_row_speed_text(&s, 2, b, sizeof b),
+                     "f32  0.0300 ms median (min 0.0270); 0.6% of the layers' 4.65 ms (a run: "
+                     "5.00 ms)");
+    edit_prune(2, 0.9);
+    ui_model_stats *st = fake_stats(1);
+    snprintf(st->layer[2].kernel, sizeof st->layer[2].kernel, "sparse-csr");
+    ui_state_set_stats(&s, st);
+    cr_assert(strstr(ui_row_speed_text(&s, 2, b, sizeof b), "sparse-csr  time: measured"), "%s",
+              b);
+    ui_state_set_times(&s, fake_times(1, 0.004, 0.016));
+    cr_assert(strstr(ui_row_speed_text(&s, 2, b, sizeof b),
+                     "sparse-csr  0.0120 ms median (min 0.0108); base f32 0.0480 ms, 4.00x faster"),
+              "%s", b);
+    edit_prune(2, 0.95);
+    cr_assert_str_eq(ui_row_speed_text(&s, 2, b, sizeof b),
+                     "(sparse-csr)  time: measuring (previous settings: 0.0120 ms)");
+}
+
 Test(times, a_failed_measurement_shows_a_dash)
 {
     char b[64];

@@ -442,6 +442,9 @@ void ui_draw_detail(const ui_state *s, const ui_rect *r)
     int y = r->y + 1, last = r->y + r->h - 1; /* last usable line */
     setting_text(s, ri, text, sizeof text);
     y = draw_wrapped(r, y, r->w >= 100 ? 1 : 2, "setting", text, UI_ST_NORMAL);
+    if (y <= last)
+        y = draw_wrapped(r, y, r->w >= 130 ? 1 : last - y >= 12 ? 3 : 2, "speed",
+                         ui_row_speed_text(s, ri, text, sizeof text), UI_ST_NORMAL);
     group_text(s, ri, text, sizeof text);
     if (y <= last)
         y = draw_wrapped(r, y, last - y >= 8 ? 3 : 2, "group", text,

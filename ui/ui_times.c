@@ -3,6 +3,9 @@
  * known), so a previous configuration's time is never shown as the current one's. */
 #include "ui_state.h"
 
+#include "ui_format.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 
 ui_layer_times *ui_layer_times_new(int n_layers, uint64_t generation, bool with_base)
@@ -114,4 +117,55 @@ ui_measure ui_times_sum(const ui_state *s, double *ms, double *base_ms)
     for (int i = 0; b && i < n; i++)
         *base_ms += b[i].median_ms;
     return m;
+}
+
+/* "what kernel, how long": the kernel, or "(kernel)" while the current model is being built. */
+static int kernel_text(const ui_state *s, int row, char *buf, size_t n)
+{
+    const char *k;
+    ui_measure m = ui_row_kernel(s, row, &k);
+    if (m == UI_MEASURE_PENDING)
+        return snprintf(buf, n, "kernel ...");
+    return snprintf(buf, n, m == UI_MEASURE_STALE ? "(%s)" : "%s", k[0] ? k : "no plan");
+}
+
+char *ui_row_speed_text(const ui_state *s, int row, char *buf, size_t n)
+{
+    char a[16], b[16], c[16], d[16];
+    ui_measure m;
+    const ui_layer_times *t = ui_times_now(s, &m);
+    int len = kernel_text(s, row, buf, n);
+    if (len < 0 || (size_t)len >= n)
+        return buf;
+    char *p = buf + len;
+    size_t left = n - (size_t)len;
+    double ms = 0, sum, base_sum, base_ms = ui_row_base_time(s, row);
+    if (t && row < t->n_layers)
+        ms = t->layer[row].median_ms;
+    if (m == UI_MEASURE_FAILED) {
+        snprintf(p, left, "  time not measured: %s", s->job[UI_JOB_LAYERS].error);
+    } else if (m == UI_MEASURE_PENDING) {
+        snprintf(p, left, "  time: measured after accuracy and latency");
+    } else if (m == UI_MEASURE_STALE) {
+        snprintf(p, left, "  time: measuring (previous settings: %s ms)",
+                 ui_fmt_ms(a, sizeof a, ms));
+    } else if (ms <= 0) {
+        snprintf(p, left, "  no step of its own: its time is in the step it is fused into");
+    } else {
+        ui_times_sum(s, &sum, &base_sum);
+        int k = snprintf(p, left, "  %s ms median (min %s)", ui_fmt_ms(a, sizeof a, ms),
+                         ui_fmt_ms(b, sizeof b, t->layer[row].min_ms));
+        if (!ui_state_is_base(s) && base_ms > 0 && k > 0 && (size_t)k < left)
+            k += snprintf(p + k, left - (size_t)k, "; base %s %s ms, %.2fx %s",
+                          s->rows[row].kernel[0] ? s->rows[row].kernel : "",
+                          ui_fmt_ms(c, sizeof c, base_ms),
+                          base_ms >= ms ? base_ms / ms : ms / base_ms,
+                          base_ms >= ms ? "faster" : "slower");
+        if (k > 0 && (size_t)k < left)
+            snprintf(p + k, left - (size_t)k,
+                     "; %.1f%% of the layers' %s ms (a run: %s ms)",
+                     100 * ms / sum, ui_fmt_ms(a, sizeof a, sum),
+                     ui_fmt_ms(d, sizeof d, t->run.median_ms));
+    }
+    return buf;
 }

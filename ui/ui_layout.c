@@ -359,6 +359,18 @@ static bool choose(const ui_state *s, int width, bool wide, bool *on, int *w)
     return all && avail - used_width(on, w) >= want;
 }
 
+/* The name width at which "total: N layers" fits, running on over the blank totals cells that
+ * follow it (op, output). */
+static int total_label_need(const ui_state *s, const bool *on, const int *w)
+{
+    char buf[64];
+    int need = ui_text_width(total_cell(s, UI_COL_NAME, false, buf, sizeof buf));
+    for (int id = UI_COL_NAME + 1; id < UI_COL_COUNT && !*total_cell(s, id, false, buf, sizeof buf);
+         id++)
+        need -= on[id] ? w[id] + 1 : 0;
+    return need;
+}
+
 ui_colset ui_table_columns(const ui_state *s, int width)
 {
     int w[UI_COL_COUNT];
@@ -368,7 +380,9 @@ ui_colset ui_table_columns(const ui_state *s, int width)
         choose(s, width, false, on, w);
     int avail = width - UI_ROW_PREFIX;
     int room = avail - used_width(on, w);
-    int name_w = room < w[UI_COL_NAME] ? room : w[UI_COL_NAME];
+    int want = w[UI_COL_NAME] > total_label_need(s, on, w) ? w[UI_COL_NAME]
+                                                            : total_label_need(s, on, w);
+    int name_w = room < want ? room : want;
     name_w = name_w < 4 ? 4 : name_w;
     if (on[UI_COL_L1]) {
         int grow = clampi(room - name_w, 0, L1_MAX - w[UI_COL_L1]);

@@ -1826,6 +1826,39 @@ Test(worker, per_layer_times_of_the_base_and_of_an_edit_with_the_kernels_the_pla
     sb_config_free(&c);
 }
 
+Test(worker, an_edit_interrupts_the_base_models_layer_times_which_run_again_after_it)
+{
+    if (!wf.w)
+        cr_skip_test("needs " WORKER_MODEL " and " WORKER_DATA);
+    ui_worker_opts o = {.model = wf.m, .data = wf.d, .threads = 1, .latency_seconds = 3,
+                        .eval_limit = 256};
+    sb_error err = {0};
+    cr_assert_eq(sb_preprocess_from_model(wf.m, &o.pp, &err), SB_OK);
+    ui_worker_free(wf.w);
+    cr_assert_not_null(wf.w = ui_worker_new(&o));
+    ui_worker_submit_layers(wf.w, 0); /* three rounds of a second each */
+    for (int i = 0; i < 500 && wf.last[0][UI_JOB_LAYERS].state != UI_JOB_RUNNING; i++) {
+        ui_job_report r[UI_WORKER_SLOTS];
+        int n = ui_worker_take(wf.w, r);
+        for (int k = 0; k < n; k++)
+            if (r[k].kind == UI_JOB_LAYERS)
+                wf.last[0][UI_JOB_LAYERS] = r[k];
+        usleep(10000);
+    }
+    cr_assert_eq(wf.last[0][UI_JOB_LAYERS].state, UI_JOB_RUNNING);
+    sb_config c;
+    cr_assert_eq(sb_config_new(wf.m, &c, &err), SB_OK);
+    c.layer[1] = (sb_layer_config){.prune = SB_PRUNE_MAGNITUDE, .ratio = 0.5, .wbits = 32};
+    cr_assert(ui_worker_submit_eval(wf.w, 1, &c, NULL));
+    const ui_job_report *r = await(UI_JOB_EVAL, 1);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    cr_assert_null(wf.times[0], "the base's times gave way to the edit");
+    r = await(UI_JOB_LAYERS, 0);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    cr_assert_not_null(wf.times[0], "and were measured after it");
+    sb_config_free(&c);
+}
+
 Test(worker, a_newer_edit_cancels_the_older_and_a_sweep_waits_behind_it)
 {
     if (!wf.w)

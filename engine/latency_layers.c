@@ -4,11 +4,11 @@
 
 #include <string.h>
 
-sb_status sb_latency_layers(sb_model *m, double seconds, sb_layer_time *layers,
-                            sb_layer_time *total, sb_error *err)
+sb_status sb_latency_layers(sb_model *m, double seconds, const volatile int *cancel,
+                            sb_layer_time *layers, sb_layer_time *total, sb_error *err)
 {
     sb_profile prof;
-    sb_status s = sb_profile_steps(m, 1, seconds, NULL, &prof, err);
+    sb_status s = sb_profile_steps(m, 1, seconds, cancel, &prof, err);
     if (s)
         return s;
     for (int l = 0; l < m->n_layers; l++) {

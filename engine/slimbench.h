@@ -247,12 +247,15 @@ sb_status sb_latency_measure(sb_model *m, double seconds, const volatile int *ca
                              sb_latency *out, sb_error *err);
 /* Batch-1 time of each layer's step (its fused BatchNorm and activation included; 0 for a
  * layer without a step of its own) over runs repeated for `seconds`, and of the whole run.
- * The minimum is the steadier figure on a machine shared with other work. */
+ * The minimum is the steadier figure on a machine shared with other work. Each median is taken
+ * on its own, so the layers' medians do not add up exactly to the whole run's (which also holds
+ * the steps that are not layers: pooling, adds, reshapes). `cancel` (optional) is checked
+ * between runs. */
 typedef struct sb_layer_time {
     double median_ms, min_ms;
 } sb_layer_time;
-sb_status sb_latency_layers(sb_model *m, double seconds, sb_layer_time *layers,
-                            sb_layer_time *total, sb_error *err);
+sb_status sb_latency_layers(sb_model *m, double seconds, const volatile int *cancel,
+                            sb_layer_time *layers, sb_layer_time *total, sb_error *err);
 
 /* ---- per-step profile ----
  * Each step of the execution plan (a node, or a Conv/Gemm with the BatchNorm, activation and

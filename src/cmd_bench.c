@@ -49,7 +49,7 @@ static int bench_layers(const cli_opts *o, sb_model *m)
     sb_layer_time *ms = calloc((size_t)L + 1, sizeof *ms), total = {0};
     if (!ms)
         return cli_fail(&(sb_error){SB_ERR_NOMEM, "out of memory"});
-    if (sb_latency_layers(m, o->seconds, ms, &total, &err)) {
+    if (sb_latency_layers(m, o->seconds, NULL, ms, &total, &err)) {
         free(ms);
         return cli_fail(&err);
     }

@@ -189,8 +189,9 @@ Test(table, sort_orders_and_selection_follows_the_row)
 
 Test(keys, s_cycles_sorts)
 {
-    static const ui_sort cycle[] = {UI_SORT_MACS, UI_SORT_PARAMS, UI_SORT_NAME, UI_SORT_ORDER};
-    for (int i = 0; i < 4; i++) {
+    static const ui_sort cycle[] = {UI_SORT_MACS, UI_SORT_PARAMS, UI_SORT_NAME, UI_SORT_TIME,
+                                    UI_SORT_ORDER};
+    for (int i = 0; i < 5; i++) {
         cr_assert(ui_view_key(&s, 's') & UI_REDRAW);
         cr_assert_eq(s.sort, cycle[i]);
         cr_assert(strstr(s.message, ui_sort_name(cycle[i])));
@@ -536,11 +537,24 @@ static int colset_width(const ui_colset *cs)
     return cs->n ? cs->x[cs->n - 1] + cs->w[cs->n - 1] : 0;
 }
 
+static bool has_col(const ui_colset *cs, ui_col_id id)
+{
+    for (int i = 0; i < cs->n; i++)
+        if (cs->id[i] == id)
+            return true;
+    return false;
+}
+
 Test(layout, columns_fit_the_width)
 {
-    ui_colset cs = ui_table_columns(&s, 80);
-    cr_assert_eq(cs.n, UI_COL_COUNT - 1, "every column but sens (no sweep yet) at 80 columns");
+    ui_colset cs = ui_table_columns(&s, 120);
+    cr_assert_eq(cs.n, UI_COL_COUNT - 2, "every column but sens (no sweep) and speed (no edit)");
+    cs = ui_table_columns(&s, 80);
     cr_assert_leq(colset_width(&cs), 80);
+    for (ui_col_id id = UI_COL_NAME; id <= UI_COL_TIME; id++)
+        cr_assert(has_col(&cs, id) || id == UI_COL_OP || id == UI_COL_SHAPE ||
+                      id == UI_COL_MACS_PCT,
+                  "at 80 columns only op, output and %%MACs give way (column %d)", id);
     cr_assert_eq(cs.id[0], UI_COL_NAME);
     cs = ui_table_columns(&s, 50);
     cr_assert_lt(cs.n, UI_COL_COUNT);
@@ -1013,7 +1027,7 @@ Test(jobs, a_sweep_fills_the_sensitivity_column)
     ui_state_on_report(&s, &r, &gen);
     cr_assert(s.rows[4].sens.known);
     cr_assert_str_eq(ui_table_cell(&s, &s.rows[4], UI_COL_SENS, 0, buf, sizeof buf), "-10.0");
-    cr_assert_eq(ui_table_columns(&s, 200).n, UI_COL_COUNT, "the sens column appears");
+    cr_assert_eq(ui_table_columns(&s, 200).n, UI_COL_COUNT - 1, "the sens column appears");
     s.req.kind = UI_REQ_NONE;
     keys("S");
     keys("S");
@@ -1142,6 +1156,228 @@ Test(header, stats_of_older_edits_are_dropped_and_rows_show_current_numbers)
     keys("u");
     cr_assert_null(ui_row_now(&s, 0), "the base again: its own numbers");
     cr_assert_str_eq(ui_table_cell(&s, &s.rows[0], UI_COL_PARAMS, 0, buf, sizeof buf), "1000");
+}
+
+/* ---- per-layer kernels and measured times ---- */
+
+TestSuite(times, .init = setup, .fini = teardown);
+
+/* Times for generation gen: layer i takes (i + 1) * ms_unit; with a base model timed beside. */
+static ui_layer_times *fake_times(uint64_t gen, double unit, double base_unit)
+{
+    ui_layer_times *t = ui_layer_times_new(N, gen, base_unit > 0);
+    cr_assert_not_null(t);
+    for (int i = 0; i < N; i++) {
+        t->layer[i] = (sb_layer_time){(i + 1) * unit, (i + 1) * unit * 0.9};
+        if (t->base)
+            t->base[i] = (sb_layer_time){(i + 1) * base_unit, (i + 1) * base_unit * 0.9};
+    }
+    return t;
+}
+
+static char *cell(int row, ui_col_id id, bool wide, char *buf, size_t n)
+{
+    return ui_table_cell_ex(&s, row < 0 ? NULL : &s.rows[row], id, 0, wide, buf, n);
+}
+
+static void set_kernels(void)
+{
+    for (int i = 0; i < N; i++)
+        snprintf(s.rows[i].kernel, sizeof s.rows[i].kernel, "f32");
+}
+
+Test(times, the_base_model_shows_its_kernels_and_times_once_measured)
+{
+    char b[64];
+    set_kernels();
+    cr_assert_str_eq(cell(2, UI_COL_KERNEL, false, b, sizeof b), "f32");
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "...", "not measured yet");
+    cr_assert_str_eq(cell(-1, UI_COL_TIME, false, b, sizeof b), "", "no total yet");
+    ui_state_set_times(&s, fake_times(0, 0.01, 0));
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "0.0300");
+    cr_assert_str_eq(cell(2, UI_COL_TIME, true, b, sizeof b), "0.0300", "nothing to compare");
+    cr_assert_str_eq(cell(2, UI_COL_SPEEDUP, true, b, sizeof b), "");
+    /* 0.01 x (1 + 2 + ... + 30) */
+    cr_assert_str_eq(cell(-1, UI_COL_TIME, false, b, sizeof b), "4.65", "the layers' sum");
+    cr_assert_not(ui_table_kernel_changed(&s, &s.rows[2]));
+}
+
+Test(times, an_edit_shows_pending_then_current_then_stale_never_old_as_current)
+{
+    char b[64];
+    set_kernels();
+    ui_state_set_times(&s, fake_times(0, 0.01, 0));
+    edit_prune(2, 0.9); /* generation 1 */
+    cr_assert_str_eq(cell(2, UI_COL_KERNEL, false, b, sizeof b), "...", "not compressed yet");
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "...",
+                     "the base's time is not this model's");
+    ui_model_stats *st = fake_stats(1);
+    snprintf(st->layer[2].kernel, sizeof st->layer[2].kernel, "sparse-csr");
+    for (int i = 0; i < N; i++)
+        if (i != 2)
+            snprintf(st->layer[i].kernel, sizeof st->layer[i].kernel, "f32");
+    ui_state_set_stats(&s, st);
+    cr_assert_str_eq(cell(2, UI_COL_KERNEL, false, b, sizeof b), "sparse-csr");
+    cr_assert(ui_table_kernel_changed(&s, &s.rows[2]));
+    cr_assert(ui_table_cell_changed(&s, &s.rows[2], UI_COL_KERNEL));
+    cr_assert_not(ui_table_kernel_changed(&s, &s.rows[3]));
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "...", "measured after latency");
+
+    ui_state_set_times(&s, fake_times(1, 0.004, 0.016)); /* the base timed beside it */
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "0.0120");
+    cr_assert_str_eq(cell(2, UI_COL_TIME, true, b, sizeof b), "0.0120/0.0480",
+                     "now/base: the base as timed in the same job, not alone");
+    cr_assert_str_eq(cell(2, UI_COL_SPEEDUP, true, b, sizeof b), "4.00x");
+    cr_assert_str_eq(cell(-1, UI_COL_SPEEDUP, true, b, sizeof b), "4.00x");
+    cr_assert_str_eq(cell(-1, UI_COL_TIME, false, b, sizeof b), "1.86", "0.004 x 465");
+
+    edit_prune(2, 0.95); /* generation 2: the figures above are the previous settings' */
+    cr_assert_str_eq(cell(2, UI_COL_KERNEL, false, b, sizeof b), "(sparse-csr)");
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "(0.0120)");
+    cr_assert_str_eq(cell(-1, UI_COL_TIME, false, b, sizeof b), "(1.86)");
+    cr_assert_str_eq(cell(2, UI_COL_SPEEDUP, true, b, sizeof b), "", "no speed-up from old times");
+    double ms;
+    cr_assert_eq(ui_row_time(&s, 2, &ms), UI_MEASURE_STALE);
+    ui_state_set_times(&s, fake_times(1, 0.001, 0.02)); /* a late report of generation 1 */
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "(0.0030)", "still stale");
+    ui_state_set_times(&s, fake_times(2, 0.002, 0.02));
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "0.0060");
+    ui_state_set_times(&s, fake_times(1, 0.001, 0.02));
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "0.0060", "older: dropped");
+
+    keys("u"); /* generation 3, the settings of generation 1: measured again */
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "(0.0060)");
+    keys("u"); /* the base model: its own measurement is current */
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "0.0300");
+    cr_assert_str_eq(cell(2, UI_COL_KERNEL, false, b, sizeof b), "f32");
+}
+
+Test(times, the_detail_line_names_the_kernel_and_the_time_against_the_base_and_the_sum)
+{
+    char b[512];
+    set_kernels();
+    cr_assert(strstr(ui_row_speed_text(&s, 2, b, sizeof b), "f32  time: measured after"), "%s",
+              b);
+    ui_layer_times *t = fake_times(0, 0.01, 0);
+    t->run.median_ms = 5;
+    ui_state_set_times(&s, t);
+    cr_assert_str_eq(ui_row_speed_text(&s, 2, b, sizeof b),
+                     "f32  0.0300 ms median (min 0.0270); 0.6% of the layers' 4.65 ms (a run: "
+                     "5.00 ms)");
+    edit_prune(2, 0.9);
+    ui_model_stats *st = fake_stats(1);
+    snprintf(st->layer[2].kernel, sizeof st->layer[2].kernel, "sparse-csr");
+    ui_state_set_stats(&s, st);
+    cr_assert(strstr(ui_row_speed_text(&s, 2, b, sizeof b), "sparse-csr  time: measured"), "%s",
+              b);
+    ui_state_set_times(&s, fake_times(1, 0.004, 0.016));
+    cr_assert(strstr(ui_row_speed_text(&s, 2, b, sizeof b),
+                     "sparse-csr  0.0120 ms median (min 0.0108); base f32 0.0480 ms, 4.00x faster"),
+              "%s", b);
+    edit_prune(2, 0.95);
+    cr_assert_str_eq(ui_row_speed_text(&s, 2, b, sizeof b),
+                     "(sparse-csr)  time: measuring (previous settings: 0.0120 ms)");
+}
+
+Test(times, a_failed_measurement_shows_a_dash)
+{
+    char b[64];
+    uint64_t gen;
+    edit_prune(2, 0.9);
+    ui_job_report r = {.kind = UI_JOB_LAYERS, .state = UI_JOB_FAILED, .generation = 1,
+                       .error = "out of memory"};
+    ui_state_on_report(&s, &r, &gen);
+    cr_assert_str_eq(cell(2, UI_COL_TIME, false, b, sizeof b), "-");
+    cr_assert(strstr(s.message, "out of memory"), "%s", s.message);
+}
+
+Test(times, layer_times_follow_latency_once_for_the_base_and_each_edit)
+{
+    uint64_t gen;
+    ui_job_report r = report(UI_JOB_LATENCY, UI_JOB_DONE, 0);
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_LAYERS);
+    cr_assert_eq(gen, 0u);
+    ui_state_job_queued(&s, UI_JOB_LAYERS, 0);
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_NONE, "queued once");
+    cr_assert_eq(s.base[UI_JOB_LAYERS].state, UI_JOB_QUEUED);
+    edit_prune(0, 0.5);
+    r.generation = 1;
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_LAYERS);
+    cr_assert_eq(gen, 1u);
+    ui_state_job_queued(&s, UI_JOB_LAYERS, 1);
+    cr_assert_eq(s.job[UI_JOB_LAYERS].state, UI_JOB_QUEUED);
+    edit_prune(0, 0.6);
+    cr_assert_eq(s.job[UI_JOB_LAYERS].state, UI_JOB_IDLE, "an edit starts over");
+    cr_assert_eq(s.base[UI_JOB_LAYERS].state, UI_JOB_QUEUED, "the base's is not cancelled");
+    r = report(UI_JOB_LAYERS, UI_JOB_DONE, 1);
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_NONE);
+    cr_assert_eq(s.job[UI_JOB_LAYERS].state, UI_JOB_IDLE, "an older edit's report is dropped");
+    r = report(UI_JOB_LATENCY, UI_JOB_FAILED, 2);
+    cr_assert_eq(ui_state_on_report(&s, &r, &gen), UI_JOB_NONE, "no times without latency");
+}
+
+Test(times, sort_by_time_slowest_first_and_again_when_times_land)
+{
+    ui_table_move_to(&s, 5);
+    ui_table_sort(&s, UI_SORT_TIME);
+    cr_assert_str_eq(selected_name(), "layer5.conv", "nothing measured: model order");
+    cr_assert_eq(s.order[0], 0);
+    ui_state_set_times(&s, fake_times(0, 0.01, 0)); /* layer i: (i + 1) x 0.01 */
+    cr_assert_eq(s.order[0], N - 1, "the slowest first");
+    cr_assert_eq(s.order[N - 1], 0);
+    cr_assert_str_eq(selected_name(), "layer5.conv", "the selection follows its layer");
+    edit_prune(0, 0.5);
+    ui_layer_times *t = fake_times(1, 0.01, 0.01);
+    t->layer[0].median_ms = 1; /* now the slowest */
+    ui_state_set_times(&s, t);
+    cr_assert_eq(s.order[0], 0, "re-sorted by the current model's times");
+    ui_table_sort(&s, UI_SORT_MACS);
+    ui_state_set_times(&s, fake_times(1, 0.01, 0.01));
+    cr_assert_eq(s.order[0], N - 1, "other sorts do not move when times land");
+    cr_assert_str_eq(ui_sort_name(UI_SORT_TIME), "time");
+}
+
+Test(times, columns_by_priority_from_80_to_200)
+{
+    set_kernels();
+    edit_prune(2, 0.9);
+    ui_state_set_stats(&s, fake_stats(1));
+    ui_state_set_times(&s, fake_times(0, 0.01, 0));
+    ui_state_set_times(&s, fake_times(1, 0.005, 0.01));
+    ui_colset cs = ui_table_columns(&s, 200);
+    cr_assert(cs.wide);
+    cr_assert(has_col(&cs, UI_COL_SPEEDUP), "the speed-up with now/base cells");
+    cr_assert(has_col(&cs, UI_COL_KERNEL) && has_col(&cs, UI_COL_TIME));
+    cs = ui_table_columns(&s, 80);
+    cr_assert_not(cs.wide);
+    cr_assert_leq(colset_width(&cs), 80);
+    cr_assert_not(has_col(&cs, UI_COL_SPEEDUP));
+    cr_assert(has_col(&cs, UI_COL_KERNEL) && has_col(&cs, UI_COL_TIME), "kept at 80 columns");
+    cs = ui_table_columns(&s, 48);
+    cr_assert_leq(colset_width(&cs), 48);
+    cr_assert(has_col(&cs, UI_COL_TIME) && has_col(&cs, UI_COL_PRUNE), "kept longest");
+    cr_assert_not(has_col(&cs, UI_COL_KERNEL), "the kernel goes before the time");
+    cr_assert_not(has_col(&cs, UI_COL_ZEROS), "sparsity goes before the kernel");
+}
+
+Test(times, the_header_says_how_many_images_came_from_the_cache)
+{
+    char t[512];
+    uint64_t gen;
+    ui_job_report r = report(UI_JOB_EVAL, UI_JOB_DONE, 0);
+    r.progress = (sb_eval_progress){10000, 10000, 9100, 9900, -1};
+    ui_state_on_report(&s, &r, &gen);
+    edit_prune(5, 0.5);
+    r.generation = 1;
+    r.cached = 5349;
+    ui_state_on_report(&s, &r, &gen);
+    cr_assert(strstr(header_line(0, 200, t, sizeof t), "(5349 from cache)"), "%s", t);
+    cr_assert_null(strstr(header_line(0, 60, t, sizeof t), "cache"), "dropped first: %s", t);
+    r.cached = 0;
+    r.generation = 2;
+    edit_prune(5, 0.6);
+    ui_state_on_report(&s, &r, &gen);
+    cr_assert_null(strstr(header_line(0, 200, t, sizeof t), "cache"), "%s", t);
 }
 
 Test(format, plots_and_histograms)
@@ -1415,6 +1651,7 @@ typedef struct worker_fixture {
     ui_worker *w;
     ui_job_report last[2][UI_JOB_COUNT]; /* latest report: [base?0:1][kind] */
     ui_model_stats *stats;
+    ui_layer_times *times[2]; /* the latest per-layer times: [base?0:1] */
 } worker_fixture;
 
 static worker_fixture wf;
@@ -1442,23 +1679,31 @@ static void worker_teardown(void)
 {
     ui_worker_free(wf.w);
     ui_model_stats_free(wf.stats);
+    ui_layer_times_free(wf.times[0]);
+    ui_layer_times_free(wf.times[1]);
     sb_dataset_free(wf.d);
     sb_model_free(wf.m);
+}
+
+static bool per_model(ui_job_kind k)
+{
+    return k == UI_JOB_EVAL || k == UI_JOB_LATENCY || k == UI_JOB_LAYERS;
 }
 
 /* Collects reports until kind reaches a final state for gen (or 60 s pass). */
 static const ui_job_report *await(ui_job_kind kind, uint64_t gen)
 {
-    int row = (kind == UI_JOB_EVAL || kind == UI_JOB_LATENCY) && gen == 0 ? 0 : 1;
+    int row = per_model(kind) && gen == 0 ? 0 : 1;
     for (int waited = 0; waited < 60000; waited += 10) {
         ui_job_report r[UI_WORKER_SLOTS];
         int n = ui_worker_take(wf.w, r);
         for (int i = 0; i < n; i++) {
-            int rr = (r[i].kind == UI_JOB_EVAL || r[i].kind == UI_JOB_LATENCY) &&
-                             r[i].generation == 0
-                         ? 0
-                         : 1;
+            int rr = per_model(r[i].kind) && r[i].generation == 0 ? 0 : 1;
             wf.last[rr][r[i].kind] = r[i];
+        }
+        for (ui_layer_times *t; (t = ui_worker_take_times(wf.w));) {
+            ui_layer_times_free(wf.times[t->generation != 0]);
+            wf.times[t->generation != 0] = t;
         }
         ui_model_stats *st = ui_worker_take_stats(wf.w);
         if (st) {
@@ -1536,6 +1781,81 @@ Test(worker, baseline_then_edits_compress_evaluate_and_keep_the_last_good_model)
     cr_assert_eq(li.out_channels, 8, "the exported model is the thinned one");
     sb_model_free(back);
     unlink(path);
+    sb_config_free(&c);
+}
+
+Test(worker, per_layer_times_of_the_base_and_of_an_edit_with_the_kernels_the_plan_chose)
+{
+    if (!wf.w)
+        cr_skip_test("needs " WORKER_MODEL " and " WORKER_DATA);
+    sb_error err = {0};
+    ui_worker_submit_layers(wf.w, 0);
+    const ui_job_report *r = await(UI_JOB_LAYERS, 0);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    const ui_layer_times *t = wf.times[0];
+    cr_assert_not_null(t);
+    cr_assert_eq(t->generation, 0u);
+    cr_assert_eq(t->n_layers, sb_model_num_layers(wf.m));
+    cr_assert_null(t->base, "the base model alone");
+    for (int i = 0; i < t->n_layers; i++)
+        cr_assert_gt(t->layer[i].median_ms, 0, "layer %d has a step of its own", i);
+    cr_assert_gt(t->run.median_ms, 0);
+
+    sb_config c;
+    cr_assert_eq(sb_config_new(wf.m, &c, &err), SB_OK);
+    /* fc1 with 90% of its weights zero: the plan's rule runs it on the sparse kernel */
+    c.layer[2] = (sb_layer_config){.prune = SB_PRUNE_MAGNITUDE, .ratio = 0.9, .wbits = 32};
+    cr_assert(ui_worker_submit_eval(wf.w, 1, &c, NULL));
+    r = await(UI_JOB_EVAL, 1);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    cr_assert_eq(wf.stats->generation, 1u);
+    cr_assert_str_eq(wf.stats->layer[2].kernel, "sparse-csr");
+    cr_assert_str_eq(wf.stats->layer[1].kernel, "f32");
+    ui_worker_submit_layers(wf.w, 1);
+    r = await(UI_JOB_LAYERS, 1);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    t = wf.times[1];
+    cr_assert_not_null(t);
+    cr_assert_eq(t->generation, 1u);
+    cr_assert_not_null(t->base, "the base model timed beside the edit");
+    for (int i = 0; i < t->n_layers; i++)
+        cr_assert(t->layer[i].median_ms > 0 && t->base[i].median_ms > 0, "layer %d", i);
+    ui_worker_submit_layers(wf.w, 7);
+    r = await(UI_JOB_LAYERS, 7);
+    cr_assert_eq(r->state, UI_JOB_FAILED, "no model for a generation never built");
+    sb_config_free(&c);
+}
+
+Test(worker, an_edit_interrupts_the_base_models_layer_times_which_run_again_after_it)
+{
+    if (!wf.w)
+        cr_skip_test("needs " WORKER_MODEL " and " WORKER_DATA);
+    ui_worker_opts o = {.model = wf.m, .data = wf.d, .threads = 1, .latency_seconds = 3,
+                        .eval_limit = 256};
+    sb_error err = {0};
+    cr_assert_eq(sb_preprocess_from_model(wf.m, &o.pp, &err), SB_OK);
+    ui_worker_free(wf.w);
+    cr_assert_not_null(wf.w = ui_worker_new(&o));
+    ui_worker_submit_layers(wf.w, 0); /* three rounds of a second each */
+    for (int i = 0; i < 500 && wf.last[0][UI_JOB_LAYERS].state != UI_JOB_RUNNING; i++) {
+        ui_job_report r[UI_WORKER_SLOTS];
+        int n = ui_worker_take(wf.w, r);
+        for (int k = 0; k < n; k++)
+            if (r[k].kind == UI_JOB_LAYERS)
+                wf.last[0][UI_JOB_LAYERS] = r[k];
+        usleep(10000);
+    }
+    cr_assert_eq(wf.last[0][UI_JOB_LAYERS].state, UI_JOB_RUNNING);
+    sb_config c;
+    cr_assert_eq(sb_config_new(wf.m, &c, &err), SB_OK);
+    c.layer[1] = (sb_layer_config){.prune = SB_PRUNE_MAGNITUDE, .ratio = 0.5, .wbits = 32};
+    cr_assert(ui_worker_submit_eval(wf.w, 1, &c, NULL));
+    const ui_job_report *r = await(UI_JOB_EVAL, 1);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    cr_assert_null(wf.times[0], "the base's times gave way to the edit");
+    r = await(UI_JOB_LAYERS, 0);
+    cr_assert_eq(r->state, UI_JOB_DONE, "%s", r->error);
+    cr_assert_not_null(wf.times[0], "and were measured after it");
     sb_config_free(&c);
 }
 

@@ -120,6 +120,7 @@ static void on_edit(loop *lp)
     if (ui_state_is_base(s)) {
         ui_worker_cancel(lp->w, UI_JOB_EVAL);
         ui_worker_cancel(lp->w, UI_JOB_LATENCY);
+        ui_worker_cancel(lp->w, UI_JOB_LAYERS);
     } else if (ui_worker_submit_eval(lp->w, s->generation, &s->cfg, s->weights)) {
         ui_state_job_queued(s, UI_JOB_EVAL, s->generation);
     } else {
@@ -250,22 +251,29 @@ static void on_reports(loop *lp)
         trace_event(lp, "report kind %d gen %llu state %d done %d/%d cached %d", r[i].kind,
               (unsigned long long)r[i].generation, r[i].state, r[i].progress.done,
               r[i].progress.total, r[i].cached);
-        bool base = r[i].generation == 0 &&
-                    (r[i].kind == UI_JOB_EVAL || r[i].kind == UI_JOB_LATENCY);
+        bool base = r[i].generation == 0 && (r[i].kind == UI_JOB_EVAL ||
+                                             r[i].kind == UI_JOB_LATENCY ||
+                                             r[i].kind == UI_JOB_LAYERS);
         const ui_job_report *before = base ? &lp->s->base[r[i].kind] : &lp->s->job[r[i].kind];
         /* the first estimate and every change of state go on screen at once; further
          * progress waits for the frame timer */
         lp->urgent |= before->state != r[i].state ||
                       (before->progress.done == 0 && r[i].progress.done > 0);
         ui_job_kind next = ui_state_on_report(lp->s, &r[i], &gen);
-        if (next == UI_JOB_LATENCY) {
+        if (next == UI_JOB_LATENCY)
             ui_worker_submit_latency(lp->w, gen);
+        else if (next == UI_JOB_LAYERS)
+            ui_worker_submit_layers(lp->w, gen);
+        if (next != UI_JOB_NONE)
             ui_state_job_queued(lp->s, next, gen);
-        }
     }
     ui_model_stats *st = ui_worker_take_stats(lp->w);
     ui_state_set_stats(lp->s, st);
     lp->dirty |= n > 0 || st;
+    for (ui_layer_times *t; (t = ui_worker_take_times(lp->w));) {
+        ui_state_set_times(lp->s, t);
+        lp->dirty = true;
+    }
     take_trained(lp);
     on_edit(lp);
 }

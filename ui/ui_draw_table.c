@@ -38,6 +38,12 @@ static ui_style cell_style(const ui_state *s, const ui_row *r, ui_col_id id, con
         return UI_ST_MARK;
     if (id == UI_COL_SENS && text[0] == '-')
         return UI_ST_WORSE;
+    if ((id == UI_COL_KERNEL || id == UI_COL_TIME) && (text[0] == '(' || text[0] == '.'))
+        return UI_ST_DIM; /* a previous configuration's, or not measured yet */
+    if (id == UI_COL_SPEEDUP && text[0])
+        return strtod(text, NULL) >= 1.05   ? UI_ST_BETTER
+               : strtod(text, NULL) <= 0.95 ? UI_ST_WORSE
+                                            : row_st;
     return ui_table_cell_changed(s, r, id) ? UI_ST_CHANGED : row_st;
 }
 
@@ -436,6 +442,9 @@ void ui_draw_detail(const ui_state *s, const ui_rect *r)
     int y = r->y + 1, last = r->y + r->h - 1; /* last usable line */
     setting_text(s, ri, text, sizeof text);
     y = draw_wrapped(r, y, r->w >= 100 ? 1 : 2, "setting", text, UI_ST_NORMAL);
+    if (y <= last)
+        y = draw_wrapped(r, y, r->w >= 130 ? 1 : last - y >= 12 ? 3 : 2, "speed",
+                         ui_row_speed_text(s, ri, text, sizeof text), UI_ST_NORMAL);
     group_text(s, ri, text, sizeof text);
     if (y <= last)
         y = draw_wrapped(r, y, last - y >= 8 ? 3 : 2, "group", text,

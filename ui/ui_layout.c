@@ -49,12 +49,13 @@ typedef struct column_spec {
 } column_spec;
 
 static const column_spec columns[UI_COL_COUNT] = {
-    [UI_COL_NAME] = {"layer", false, 0},   [UI_COL_OP] = {"op", false, 9},
-    [UI_COL_SHAPE] = {"output", false, 8}, [UI_COL_PARAMS] = {"params", true, 0},
-    [UI_COL_MACS] = {"MACs", true, 0},     [UI_COL_MACS_PCT] = {"%MACs", true, 7},
-    [UI_COL_ZEROS] = {"zeros", true, 4},   [UI_COL_L1] = {"L1 by chan", false, 6},
-    [UI_COL_PRUNE] = {"prune", false, 2},  [UI_COL_QUANT] = {"quant", false, 3},
-    [UI_COL_SENS] = {"sens", true, 5},
+    [UI_COL_NAME] = {"layer", false, 0},     [UI_COL_OP] = {"op", false, 11},
+    [UI_COL_SHAPE] = {"output", false, 10},  [UI_COL_PARAMS] = {"params", true, 0},
+    [UI_COL_MACS] = {"MACs", true, 0},       [UI_COL_MACS_PCT] = {"%MACs", true, 9},
+    [UI_COL_ZEROS] = {"zeros", true, 6},     [UI_COL_L1] = {"L1 by chan", false, 8},
+    [UI_COL_PRUNE] = {"prune", false, 2},    [UI_COL_QUANT] = {"quant", false, 3},
+    [UI_COL_KERNEL] = {"kernel", false, 5},  [UI_COL_TIME] = {"ms", true, 4},
+    [UI_COL_SPEEDUP] = {"speed", true, 12}, [UI_COL_SENS] = {"sens", true, 7},
 };
 
 const char *ui_column_title(ui_col_id id) { return columns[id].title; }
@@ -108,6 +109,75 @@ static char *count_pair(char *buf, size_t n, int64_t now, int64_t base, bool wid
     return buf;
 }
 
+/* ---- kernels and times: "..." until known, "(old)" while a new one is pending ---- */
+
+static bool shown(ui_measure m) { return m == UI_MEASURE_CURRENT || m == UI_MEASURE_STALE; }
+
+static char *measured(char *buf, size_t n, ui_measure m, const char *text)
+{
+    if (m == UI_MEASURE_CURRENT)
+        snprintf(buf, n, "%s", text);
+    else if (m == UI_MEASURE_STALE)
+        snprintf(buf, n, "(%s)", text);
+    else
+        snprintf(buf, n, "%s", m == UI_MEASURE_FAILED ? "-" : "...");
+    return buf;
+}
+
+/* "0.0412", wide "0.0412/0.0825" (now/base) when both are measured and the model is edited. */
+static char *time_text(const ui_state *s, double ms, double base_ms, bool wide, char *buf,
+                       size_t n)
+{
+    char a[16], b[16];
+    if (ms <= 0)
+        snprintf(buf, n, "-"); /* no step of its own (fused into another) */
+    else if (wide && base_ms > 0 && !ui_state_is_base(s))
+        snprintf(buf, n, "%s/%s", ui_fmt_ms(a, sizeof a, ms), ui_fmt_ms(b, sizeof b, base_ms));
+    else
+        ui_fmt_ms(buf, n, ms);
+    return buf;
+}
+
+static char *speedup_text(const ui_state *s, ui_measure m, double ms, double base_ms, char *buf,
+                          size_t n)
+{
+    buf[0] = 0;
+    if (m == UI_MEASURE_CURRENT && ms > 0 && base_ms > 0 && !ui_state_is_base(s))
+        snprintf(buf, n, "%.2fx", base_ms / ms);
+    return buf;
+}
+
+static char *time_total(const ui_state *s, ui_col_id id, bool wide, char *buf, size_t n)
+{
+    double ms, base_ms;
+    char t[48];
+    ui_measure m = ui_times_sum(s, &ms, &base_ms);
+    buf[0] = 0;
+    if (id == UI_COL_SPEEDUP)
+        return speedup_text(s, m, ms, base_ms, buf, n);
+    if (shown(m))
+        measured(buf, n, m, time_text(s, ms, base_ms, wide, t, sizeof t));
+    return buf;
+}
+
+static char *time_cell(const ui_state *s, int row, ui_col_id id, bool wide, char *buf, size_t n)
+{
+    double ms;
+    char t[48];
+    ui_measure m = ui_row_time(s, row, &ms);
+    double base_ms = ui_row_base_time(s, row);
+    if (id == UI_COL_SPEEDUP)
+        return speedup_text(s, m, ms, base_ms, buf, n);
+    return measured(buf, n, m, time_text(s, ms, base_ms, wide, t, sizeof t));
+}
+
+static char *kernel_cell(const ui_state *s, int row, char *buf, size_t n)
+{
+    const char *k;
+    ui_measure m = ui_row_kernel(s, row, &k);
+    return measured(buf, n, m, k[0] ? k : "-");
+}
+
 static char *total_cell(const ui_state *s, ui_col_id id, bool wide, char *buf, size_t n)
 {
     int64_t params, macs, zeros;
@@ -119,6 +189,8 @@ static char *total_cell(const ui_state *s, ui_col_id id, bool wide, char *buf, s
     case UI_COL_MACS: count_pair(buf, n, macs, s->totals.macs, wide); break;
     case UI_COL_MACS_PCT: ui_fmt_pct(buf, n, ratio(macs, s->totals.macs)); break;
     case UI_COL_ZEROS: ui_fmt_pct(buf, n, ratio(zeros, params)); break;
+    case UI_COL_TIME:
+    case UI_COL_SPEEDUP: time_total(s, id, wide, buf, n); break;
     default: break;
     }
     return buf;
@@ -147,6 +219,8 @@ static char *sens_cell(const ui_state *s, const ui_row *r, char *buf, size_t n)
 
 bool ui_table_cell_changed(const ui_state *s, const ui_row *r, ui_col_id id)
 {
+    if (id == UI_COL_KERNEL)
+        return ui_table_kernel_changed(s, r);
     if (!r)
         return false;
     const ui_layer_stats *now = ui_row_now(s, ui_table_row_index(s, r));
@@ -161,6 +235,13 @@ bool ui_table_cell_changed(const ui_state *s, const ui_row *r, ui_col_id id)
     case UI_COL_ZEROS: return now->zeros != in->zeros;
     default: return false;
     }
+}
+
+bool ui_table_kernel_changed(const ui_state *s, const ui_row *r)
+{
+    const char *k;
+    return r && ui_row_kernel(s, ui_table_row_index(s, r), &k) == UI_MEASURE_CURRENT &&
+           strcmp(k, r->kernel) != 0;
 }
 
 char *ui_table_cell_ex(const ui_state *s, const ui_row *r, ui_col_id id, int width, bool wide,
@@ -197,6 +278,9 @@ char *ui_table_cell_ex(const ui_state *s, const ui_row *r, ui_col_id id, int wid
         else
             snprintf(buf, n, "-");
         break;
+    case UI_COL_KERNEL: kernel_cell(s, row, buf, n); break;
+    case UI_COL_TIME:
+    case UI_COL_SPEEDUP: time_cell(s, row, id, wide, buf, n); break;
     case UI_COL_SENS: sens_cell(s, r, buf, n); break;
     default: buf[0] = 0; break;
     }
@@ -261,7 +345,9 @@ static bool choose(const ui_state *s, int width, bool wide, bool *on, int *w)
     bool all = true;
     for (int id = 0; id < UI_COL_COUNT; id++) {
         w[id] = natural_width(s, (ui_col_id)id, wide);
-        on[id] = id != UI_COL_SENS || has_sens(s);
+        on[id] = id == UI_COL_SENS      ? has_sens(s)
+                 : id == UI_COL_SPEEDUP ? wide && !ui_state_is_base(s)
+                                        : true;
     }
     /* module paths ("blocks.3.expand.0") are what tells layers apart: give the name up to
      * NAME_WANT columns before keeping the op and the shape */
@@ -273,6 +359,18 @@ static bool choose(const ui_state *s, int width, bool wide, bool *on, int *w)
     return all && avail - used_width(on, w) >= want;
 }
 
+/* The name width at which "total: N layers" fits, running on over the blank totals cells that
+ * follow it (op, output). */
+static int total_label_need(const ui_state *s, const bool *on, const int *w)
+{
+    char buf[64];
+    int need = ui_text_width(total_cell(s, UI_COL_NAME, false, buf, sizeof buf));
+    for (int id = UI_COL_NAME + 1; id < UI_COL_COUNT && !*total_cell(s, id, false, buf, sizeof buf);
+         id++)
+        need -= on[id] ? w[id] + 1 : 0;
+    return need;
+}
+
 ui_colset ui_table_columns(const ui_state *s, int width)
 {
     int w[UI_COL_COUNT];
@@ -282,7 +380,9 @@ ui_colset ui_table_columns(const ui_state *s, int width)
         choose(s, width, false, on, w);
     int avail = width - UI_ROW_PREFIX;
     int room = avail - used_width(on, w);
-    int name_w = room < w[UI_COL_NAME] ? room : w[UI_COL_NAME];
+    int want = w[UI_COL_NAME] > total_label_need(s, on, w) ? w[UI_COL_NAME]
+                                                            : total_label_need(s, on, w);
+    int name_w = room < want ? room : want;
     name_w = name_w < 4 ? 4 : name_w;
     if (on[UI_COL_L1]) {
         int grow = clampi(room - name_w, 0, L1_MAX - w[UI_COL_L1]);

@@ -43,6 +43,9 @@ typedef enum {
     UI_COL_L1,
     UI_COL_PRUNE,
     UI_COL_QUANT,
+    UI_COL_KERNEL,  /* the kernel that runs the layer at batch 1 */
+    UI_COL_TIME,    /* its measured median time (ms) */
+    UI_COL_SPEEDUP, /* base time / current time, only with "now/base" cells */
     UI_COL_SENS,
     UI_COL_COUNT
 } ui_col_id;
@@ -68,5 +71,7 @@ char *ui_table_cell_ex(const ui_state *s, const ui_row *r, ui_col_id id, int wid
                        char *buf, size_t n);
 /* Whether the cell's value differs from the base model's (drawn highlighted). */
 bool ui_table_cell_changed(const ui_state *s, const ui_row *r, ui_col_id id);
+/* The current model runs the layer with another kernel than the base model. */
+bool ui_table_kernel_changed(const ui_state *s, const ui_row *r);
 
 #endif

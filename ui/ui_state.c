@@ -100,7 +100,7 @@ bool ui_state_set_layers(ui_state *s, const sb_layer_info *infos, const double *
     return true;
 }
 
-bool ui_state_load(ui_state *s, const sb_model *m)
+bool ui_state_load(ui_state *s, sb_model *m)
 {
     sb_error err = {0};
     int n = sb_model_num_layers(m);
@@ -115,6 +115,10 @@ bool ui_state_load(ui_state *s, const sb_model *m)
     s->totals = sb_model_totals_get(m);
     s->base_size = sb_model_size(m);
     ok = ok && ui_state_set_layers(s, infos, l1, n);
+    for (int i = 0; ok && i < n; i++) {
+        const char *k = sb_model_layer_kernel(m, i);
+        snprintf(s->rows[i].kernel, sizeof s->rows[i].kernel, "%s", k ? k : "");
+    }
     if (ok) { /* the engine's defaults for the global settings too */
         sb_config_free(&s->cfg);
         sb_config_free(&s->saved);
@@ -158,7 +162,7 @@ bool ui_state_set_groups(ui_state *s, const ui_group *groups, int n, const int *
     return true;
 }
 
-ui_model_stats *ui_model_stats_new(const sb_model *m, uint64_t generation)
+ui_model_stats *ui_model_stats_new(sb_model *m, uint64_t generation)
 {
     ui_model_stats *st = calloc(1, sizeof *st);
     int n = sb_model_num_layers(m);
@@ -179,6 +183,8 @@ ui_model_stats *ui_model_stats_new(const sb_model *m, uint64_t generation)
                                .macs = in.macs,
                                .zeros = in.zeros,
                                .out_channels = in.out_channels};
+        const char *k = sb_model_layer_kernel(m, i);
+        snprintf(ls->kernel, sizeof ls->kernel, "%s", k ? k : "");
         const double *l1 = sb_model_layer_l1(m, i);
         ls->l1 = calloc((size_t)in.out_channels + 1, sizeof *ls->l1);
         if (!ls->l1) {
@@ -251,6 +257,8 @@ void ui_state_free(ui_state *s)
     free(s->marked);
     free(s->groups);
     ui_model_stats_free(s->stats);
+    ui_layer_times_free(s->times);
+    ui_layer_times_free(s->base_times);
     sb_config_free(&s->cfg);
     sb_config_free(&s->saved);
     history_clear(&s->undo);
@@ -324,11 +332,25 @@ const char *ui_sort_name(ui_sort k)
     static const char *const names[UI_SORT_COUNT] = {[UI_SORT_ORDER] = "order",
                                                      [UI_SORT_MACS] = "MACs",
                                                      [UI_SORT_PARAMS] = "params",
-                                                     [UI_SORT_NAME] = "name"};
+                                                     [UI_SORT_NAME] = "name",
+                                                     [UI_SORT_TIME] = "time"};
     return k >= 0 && k < UI_SORT_COUNT ? names[k] : "?";
 }
 
 static int cmp64_desc(int64_t a, int64_t b) { return (a < b) - (a > b); }
+static int cmp_double_desc(double a, double b) { return (a < b) - (a > b); }
+
+/* The time a table sorted by time orders row by: the current (or stale) measurement, else the
+ * base model's; -1 (last) when neither is known. */
+static double sort_time(const ui_state *s, int row)
+{
+    double ms = 0;
+    ui_measure m = ui_row_time(s, row, &ms);
+    if (m == UI_MEASURE_CURRENT || m == UI_MEASURE_STALE)
+        return ms;
+    ms = ui_row_base_time(s, row);
+    return ms > 0 ? ms : -1;
+}
 
 static int cmp_rows(const void *a, const void *b, void *arg)
 {
@@ -339,6 +361,7 @@ static int cmp_rows(const void *a, const void *b, void *arg)
     case UI_SORT_MACS: c = cmp64_desc(x->macs, y->macs); break;
     case UI_SORT_PARAMS: c = cmp64_desc(x->params, y->params); break;
     case UI_SORT_NAME: c = strverscmp(x->name, y->name); break; /* layer2 before layer10 */
+    case UI_SORT_TIME: c = cmp_double_desc(sort_time(s, i), sort_time(s, j)); break;
     default: break;
     }
     return c ? c : (i > j) - (i < j);
@@ -522,8 +545,10 @@ static bool history_push(ui_history *h, sb_config c, ui_weights *w)
 static void changed(ui_state *s)
 {
     s->generation++;
-    for (int k = UI_JOB_EVAL; k <= UI_JOB_LATENCY; k++)
-        s->job[k] = (ui_job_report){.kind = (ui_job_kind)k, .generation = s->generation};
+    static const ui_job_kind per_model[] = {UI_JOB_EVAL, UI_JOB_LATENCY, UI_JOB_LAYERS};
+    for (size_t i = 0; i < sizeof per_model / sizeof per_model[0]; i++)
+        s->job[per_model[i]] =
+            (ui_job_report){.kind = per_model[i], .generation = s->generation};
 }
 
 bool ui_state_edit(ui_state *s, const sb_config *next)
@@ -738,7 +763,10 @@ const char *ui_row_why_not_l1(const ui_state *s, int row)
 
 /* ---- jobs ---- */
 
-static bool is_result(ui_job_kind k) { return k == UI_JOB_EVAL || k == UI_JOB_LATENCY; }
+static bool is_result(ui_job_kind k)
+{
+    return k == UI_JOB_EVAL || k == UI_JOB_LATENCY || k == UI_JOB_LAYERS;
+}
 
 static void take_sweep(ui_state *s, const ui_job_report *r)
 {
@@ -798,9 +826,16 @@ ui_job_kind ui_state_on_report(ui_state *s, const ui_job_report *r, uint64_t *ge
         s->last[r->kind] = *r;
     if (r->generation && r->kind == UI_JOB_EVAL && r->state == UI_JOB_FAILED)
         ui_state_error(s, "%s", r->error); /* the previous results stay on screen */
-    bool settled = r->kind == UI_JOB_EVAL && r->state == UI_JOB_DONE;
-    const ui_job_report *lat = r->generation ? &s->job[UI_JOB_LATENCY] : &s->base[UI_JOB_LATENCY];
-    return settled && lat->state == UI_JOB_IDLE ? UI_JOB_LATENCY : UI_JOB_NONE;
+    if (r->kind == UI_JOB_LAYERS && r->state == UI_JOB_FAILED)
+        ui_state_error(s, "per-layer times: %s", r->error);
+    /* accuracy settles, then latency, then the per-layer times: one job at a time */
+    ui_job_kind next = r->kind == UI_JOB_EVAL      ? UI_JOB_LATENCY
+                       : r->kind == UI_JOB_LATENCY ? UI_JOB_LAYERS
+                                                   : UI_JOB_NONE;
+    if (next == UI_JOB_NONE || r->state != UI_JOB_DONE)
+        return UI_JOB_NONE;
+    const ui_job_report *after = r->generation ? &s->job[next] : &s->base[next];
+    return after->state == UI_JOB_IDLE ? next : UI_JOB_NONE;
 }
 
 void ui_state_job_queued(ui_state *s, ui_job_kind k, uint64_t gen)

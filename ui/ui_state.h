@@ -19,7 +19,14 @@ enum {
     UI_QUIT = 1u << 3,    /* leave the main loop */
 };
 
-typedef enum { UI_SORT_ORDER, UI_SORT_MACS, UI_SORT_PARAMS, UI_SORT_NAME, UI_SORT_COUNT } ui_sort;
+typedef enum {
+    UI_SORT_ORDER,
+    UI_SORT_MACS,
+    UI_SORT_PARAMS,
+    UI_SORT_NAME,
+    UI_SORT_TIME, /* measured per-layer time, slowest first */
+    UI_SORT_COUNT
+} ui_sort;
 typedef enum { UI_SCREEN_TABLE, UI_SCREEN_DEMO } ui_screen;
 typedef enum {
     UI_INPUT_NORMAL,
@@ -40,6 +47,7 @@ typedef enum {
     UI_JOB_SWEEP,   /* sensitivity of one layer (generation: the sweep id) */
     UI_JOB_FILE,    /* export ONNX or write the report CSV */
     UI_JOB_TRAIN,   /* fine-tune the model of that generation */
+    UI_JOB_LAYERS,  /* batch-1 time of each layer of that generation's model (after latency) */
     UI_JOB_COUNT
 } ui_job_kind;
 typedef enum {
@@ -80,7 +88,8 @@ typedef struct ui_job_report {
 typedef struct ui_layer_stats {
     sb_shape out_shape;
     int64_t params, macs, zeros, out_channels;
-    double *l1; /* per output channel (out_channels entries), owned */
+    double *l1;      /* per output channel (out_channels entries), owned */
+    char kernel[16]; /* the kernel its batch-1 plan runs it with, "" when unplannable */
 } ui_layer_stats;
 
 typedef struct ui_model_stats {
@@ -90,9 +99,34 @@ typedef struct ui_model_stats {
     ui_layer_stats *layer; /* owned */
 } ui_model_stats;
 
-/* Built from any model (engine calls only); NULL when out of memory. */
-ui_model_stats *ui_model_stats_new(const sb_model *m, uint64_t generation);
+/* Built from any model (engine calls only; the caller must be the model's one user, as the
+ * kernel names come from its plan); NULL when out of memory. */
+ui_model_stats *ui_model_stats_new(sb_model *m, uint64_t generation);
 void ui_model_stats_free(ui_model_stats *st);
+
+/* The batch-1 time of each layer of one generation's model (sb_latency_layers): measured by the
+ * worker after that model's latency, handed over whole; the UI frees it. For an edit the base
+ * model is timed in the same job, in alternating rounds, so speed-ups compare like with like. */
+typedef struct ui_layer_times {
+    uint64_t generation;
+    int n_layers, threads;
+    sb_layer_time *layer; /* owned, n_layers entries; median 0: no step of its own */
+    sb_layer_time run;    /* whole runs of the same profile */
+    sb_layer_time *base;  /* owned: the base model's, timed beside it (edits), or NULL */
+    sb_layer_time base_run;
+} ui_layer_times;
+
+/* NULL when out of memory; with_base: room for the base model's times too. */
+ui_layer_times *ui_layer_times_new(int n_layers, uint64_t generation, bool with_base);
+void ui_layer_times_free(ui_layer_times *t);                            /* NULL-safe */
+
+/* How far a per-layer figure (kernel, time) belongs to the current configuration. */
+typedef enum {
+    UI_MEASURE_PENDING, /* not known yet for the current model */
+    UI_MEASURE_CURRENT,
+    UI_MEASURE_STALE,  /* a previous configuration's, while the current one is pending */
+    UI_MEASURE_FAILED, /* the measurement failed (the job's error says why) */
+} ui_measure;
 
 /* Fine-tuned weights: a trained model shared, reference-counted, by the history entries that
  * use it and the worker jobs that run it (the count is atomic: both threads drop references).
@@ -168,6 +202,7 @@ typedef struct ui_row {
     int *l1_channel;    /* the channel index of each l1_sorted entry */
     int group;          /* index into ui_state.groups, -1: none */
     ui_sens sens;
+    char kernel[16];    /* the base model's kernel for it at batch 1, "" when unplannable */
 } ui_row;
 
 enum { UI_QUERY_MAX = 64 };
@@ -255,6 +290,8 @@ typedef struct ui_state {
     ui_job_report last[UI_JOB_COUNT]; /* the latest finished eval/latency of an edited Config:
                                          shown while a newer one runs or when it fails */
     ui_model_stats *stats;            /* the newest compressed model's numbers, or NULL */
+    ui_layer_times *times;            /* the newest edit's per-layer times, or NULL */
+    ui_layer_times *base_times;       /* the base model's, or NULL until measured */
     uint64_t sweep_id;                /* of the latest sweep asked for */
     char message[UI_PATH_MAX + 320];  /* one-shot status-line message, cleared on the next key */
     bool message_error;               /* ... and it reports a failure */
@@ -266,7 +303,7 @@ void ui_state_init(ui_state *s);
 bool ui_state_set_layers(ui_state *s, const sb_layer_info *infos, const double *const *l1, int n);
 /* Channel groups and the group of each layer's output channels (-1: none). */
 bool ui_state_set_groups(ui_state *s, const ui_group *groups, int n, const int *group_of_layer);
-bool ui_state_load(ui_state *s, const sb_model *m);
+bool ui_state_load(ui_state *s, sb_model *m); /* m: before any worker runs it */
 void ui_state_free(ui_state *s);
 void ui_state_message(ui_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ui_state_error(ui_state *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -346,6 +383,28 @@ void ui_state_set_stats(ui_state *s, ui_model_stats *st);
 const ui_layer_stats *ui_row_now(const ui_state *s, int row);
 /* The current model's size, or the base's. */
 sb_size_info ui_state_size_now(const ui_state *s);
+
+/* Per-layer kernels and times (ui_times.c). Takes ownership of t: the base's (generation 0) or
+ * an edit's, dropped when older than the one held; re-sorts a table sorted by time. */
+void ui_state_set_times(ui_state *s, ui_layer_times *t);
+/* The kernel that runs row in the current model (*kernel: "" when unplannable), or the
+ * previous configuration's while the current one is being built. */
+ui_measure ui_row_kernel(const ui_state *s, int row, const char **kernel);
+/* The current model's median time of row in ms (0: no step of its own), or the previous
+ * configuration's while the current one is measured (*ms is then that old figure). */
+ui_measure ui_row_time(const ui_state *s, int row, double *ms);
+/* The base model's median time of row in ms, 0 when not measured: timed beside the current
+ * model's when it was, else in the base model's own measurement. */
+double ui_row_base_time(const ui_state *s, int row);
+/* The sum of the layers' medians (*ms) and of the base's (*base_ms, 0 when not measured); it is
+ * not the whole run's median (other steps, and medians do not add up). */
+ui_measure ui_times_sum(const ui_state *s, double *ms, double *base_ms);
+/* The per-layer times the table shows (the current model's, or the stale ones), or NULL. */
+const ui_layer_times *ui_times_now(const ui_state *s, ui_measure *m);
+/* The detail pane's line on row's kernel and time: "sparse-csr  0.0259 ms median (min 0.0230);
+ * base f32 0.0578 ms, 2.24x faster; 15.4% of the layers' 0.168 ms (a run: 0.180 ms)": the
+ * layers' medians do not add up to a whole run's (other steps; medians of parts). */
+char *ui_row_speed_text(const ui_state *s, int row, char *buf, size_t n);
 
 /* Structured pruning, as compress.c does it: the ratio of row's group (the largest l1 ratio
  * of the group's producing layers), and the units it removes (removed has channels entries):

@@ -271,6 +271,8 @@ static void line_top1_cmp(const ui_state *s, ui_hline *l, int width)
         seg(l, UI_TONE_PLAIN, 6, "%.2f%%%s%.2f%%", t5b, arrow(s), t5n);
         seg(l, sign_tone(t5n - t5b), 5, " %+.2f", t5n - t5b);
     }
+    if (!est && !prev && now->cached > 0) /* images that resumed from cached activations */
+        seg(l, UI_TONE_DIM, 2, "  (%d from cache)", now->cached);
 }
 
 static void line_latency_base(const ui_state *s, ui_hline *l)

@@ -42,6 +42,7 @@ struct ui_worker {
     ui_job_report box[2][UI_JOB_COUNT]; /* the latest report of each kind */
     bool fresh[2][UI_JOB_COUNT];        /* changed since the UI last took it */
     ui_model_stats *stats;              /* not yet taken */
+    ui_layer_times *times[2];           /* per-layer times not yet taken, [BASE] and [EDIT] */
     ui_weights *trained;                /* a finished fine-tune, not yet taken */
     uint64_t trained_gen;
     /* the worker thread's own */
@@ -73,10 +74,15 @@ static void poke(ui_worker *w)
     (void)n;
 }
 
+/* Jobs that measure one model; generation 0's are the base model's. */
+static bool per_model(ui_job_kind k)
+{
+    return k == UI_JOB_EVAL || k == UI_JOB_LATENCY || k == UI_JOB_LAYERS;
+}
+
 static int row_of(const ui_job_report *r)
 {
-    return (r->kind == UI_JOB_EVAL || r->kind == UI_JOB_LATENCY) && r->generation == 0 ? BASE
-                                                                                      : EDIT;
+    return per_model(r->kind) && r->generation == 0 ? BASE : EDIT;
 }
 
 static void post(ui_worker *w, const ui_job_report *r)
@@ -284,6 +290,76 @@ static void run_latency(ui_worker *w, const job *j, ui_job_report *r)
     finish(r, st, &err);
 }
 
+/* ---- per-layer times ---- */
+
+enum { LAYER_ROUNDS = 3 }; /* rounds of the edited and the base model, alternating */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Per layer (and for the run, at index n): the median of the rounds' medians, the least min. */
+static void combine(const sb_layer_time *round, int n, sb_layer_time *out, sb_layer_time *run)
+{
+    for (int i = 0; i <= n; i++) {
+        double med[LAYER_ROUNDS], lo = round[i].min_ms;
+        for (int k = 0; k < LAYER_ROUNDS; k++) {
+            med[k] = round[k * (n + 1) + i].median_ms;
+            lo = round[k * (n + 1) + i].min_ms < lo ? round[k * (n + 1) + i].min_ms : lo;
+        }
+        qsort(med, LAYER_ROUNDS, sizeof *med, cmp_double);
+        *(i < n ? &out[i] : run) = (sb_layer_time){med[LAYER_ROUNDS / 2], lo};
+    }
+}
+
+/* Times m (and the base model beside it when base is set) in alternating rounds, so load on the
+ * machine falls on both alike and the speed-ups compare like with like. */
+static sb_status time_layers(ui_worker *w, sb_model *m, bool base, ui_layer_times *t,
+                             sb_error *err)
+{
+    const int n = t->n_layers, models = base ? 2 : 1;
+    const double each = w->o.latency_seconds / (LAYER_ROUNDS * models);
+    sb_layer_time *round = calloc((size_t)(2 * LAYER_ROUNDS * (n + 1)), sizeof *round);
+    sb_status st = round ? SB_OK : sb_error_set(err, SB_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < LAYER_ROUNDS * models && !st; k++) {
+        sb_layer_time *at = &round[(k % models * LAYER_ROUNDS + k / models) * (n + 1)];
+        st = sb_latency_layers(k % models ? w->o.model : m, each, &w->cancel, at, &at[n], err);
+    }
+    if (!st) {
+        combine(round, n, t->layer, &t->run);
+        if (base)
+            combine(&round[LAYER_ROUNDS * (n + 1)], n, t->base, &t->base_run);
+    }
+    free(round);
+    return st;
+}
+
+/* Per-layer batch-1 times of generation gen's model (after its latency), and of the base model
+ * in the same job for an edit; handed over whole. */
+static void run_layers(ui_worker *w, const job *j, ui_job_report *r)
+{
+    sb_error err = {0};
+    sb_model *m = j->gen == 0 ? w->o.model : w->cm && w->cm_gen == j->gen ? w->cm : NULL;
+    bool pair = j->gen != 0 && m && sb_model_num_layers(m) == sb_model_num_layers(w->o.model);
+    ui_layer_times *t = m ? ui_layer_times_new(sb_model_num_layers(m), j->gen, pair) : NULL;
+    sb_status st = !m   ? sb_error_set(&err, SB_ERR_ARG, "no model for these settings")
+                   : !t ? sb_error_set(&err, SB_ERR_NOMEM, "out of memory")
+                        : time_layers(w, m, pair, t, &err);
+    if (!st) {
+        t->threads = r->threads;
+        int row = j->gen ? EDIT : BASE;
+        pthread_mutex_lock(&w->mu);
+        ui_layer_times_free(w->times[row]);
+        w->times[row] = t;
+        t = NULL;
+        pthread_mutex_unlock(&w->mu);
+    }
+    ui_layer_times_free(t);
+    finish(r, st, &err);
+}
+
 /* ---- sensitivity ---- */
 
 typedef struct sweep_ctx {
@@ -461,16 +537,16 @@ static void run_train(ui_worker *w, const job *j, ui_job_report *r)
 
 /* ---- the queue ---- */
 
-/* The next job in priority order: the base model's, files, evaluation, latency, fine-tuning,
- * sweeps. */
+/* The next job in priority order: the base model's accuracy and latency, files, evaluation,
+ * latency, per-layer times (the base's, then the edit's), fine-tuning, sweeps. */
 static job *pick(ui_worker *w)
 {
     static const struct {
         int row;
         ui_job_kind kind;
-    } order[] = {{BASE, UI_JOB_EVAL}, {BASE, UI_JOB_LATENCY}, {EDIT, UI_JOB_FILE},
-                 {EDIT, UI_JOB_EVAL}, {EDIT, UI_JOB_LATENCY}, {EDIT, UI_JOB_TRAIN},
-                 {EDIT, UI_JOB_SWEEP}};
+    } order[] = {{BASE, UI_JOB_EVAL},   {BASE, UI_JOB_LATENCY}, {EDIT, UI_JOB_FILE},
+                 {EDIT, UI_JOB_EVAL},   {EDIT, UI_JOB_LATENCY}, {BASE, UI_JOB_LAYERS},
+                 {EDIT, UI_JOB_LAYERS}, {EDIT, UI_JOB_TRAIN},   {EDIT, UI_JOB_SWEEP}};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (w->pending[order[i].row][order[i].kind].set)
             return &w->pending[order[i].row][order[i].kind];
@@ -508,14 +584,17 @@ static bool next_job(ui_worker *w, job *j, ui_job_report *r)
     return go;
 }
 
-/* A sweep cancelled to make way for an evaluation waits again behind it. */
+/* A sweep, or the base model's per-layer times, cancelled to make way for an evaluation waits
+ * again behind it. */
 static bool requeue(ui_worker *w, job *j, ui_job_report *r)
 {
     bool again = false;
+    int row = row_of(r);
     pthread_mutex_lock(&w->mu);
-    if (w->preempted && !w->quit && j->kind == UI_JOB_SWEEP &&
-        !w->pending[EDIT][UI_JOB_SWEEP].set) {
-        w->pending[EDIT][UI_JOB_SWEEP] = *j;
+    if (w->preempted && !w->quit &&
+        (j->kind == UI_JOB_SWEEP || (j->kind == UI_JOB_LAYERS && row == BASE)) &&
+        !w->pending[row][j->kind].set) {
+        w->pending[row][j->kind] = *j;
         memset(j, 0, sizeof *j);
         r->state = UI_JOB_QUEUED;
         again = true;
@@ -538,6 +617,7 @@ static void *worker_main(void *arg)
         case UI_JOB_SWEEP: run_sweep(w, &j, &r); break;
         case UI_JOB_FILE: run_file(w, &j, &r); break;
         case UI_JOB_TRAIN: run_train(w, &j, &r); break;
+        case UI_JOB_LAYERS: run_layers(w, &j, &r); break;
         default: break;
         }
         if (r.state == UI_JOB_CANCELLED)
@@ -604,6 +684,8 @@ void ui_worker_free(ui_worker *w)
         for (int k = 0; k < UI_JOB_COUNT; k++)
             job_clear(&w->pending[row][k]);
     ui_model_stats_free(w->stats);
+    ui_layer_times_free(w->times[BASE]);
+    ui_layer_times_free(w->times[EDIT]);
     ui_weights_unref(w->trained);
     sb_eval_result_free(&w->base_res);
     sb_eval_result_free(&w->cm_res);
@@ -627,7 +709,7 @@ static void cancel_running(ui_worker *w) { __atomic_store_n(&w->cancel, 1, __ATO
 /* Queues j (taking its Config) in its slot, replacing what was queued there. */
 static void enqueue(ui_worker *w, job *j)
 {
-    int row = (j->kind == UI_JOB_EVAL || j->kind == UI_JOB_LATENCY) && j->gen == 0 ? BASE : EDIT;
+    int row = per_model(j->kind) && j->gen == 0 ? BASE : EDIT;
     job_clear(&w->pending[row][j->kind]);
     w->pending[row][j->kind] = *j;
     w->pending[row][j->kind].set = true;
@@ -649,10 +731,12 @@ bool ui_worker_submit_eval(ui_worker *w, uint64_t gen, const sb_config *cfg, ui_
     pthread_mutex_lock(&w->mu);
     if (gen) {
         job_clear(&w->pending[EDIT][UI_JOB_LATENCY]); /* an older edit's */
-        bool older = w->running_gen < gen && (w->running_kind == UI_JOB_EVAL ||
-                                              w->running_kind == UI_JOB_LATENCY);
-        if (w->busy && !w->running_base && (older || w->running_kind == UI_JOB_SWEEP)) {
-            w->preempted = w->running_kind == UI_JOB_SWEEP;
+        job_clear(&w->pending[EDIT][UI_JOB_LAYERS]);
+        bool older = w->running_gen < gen && per_model(w->running_kind);
+        bool base_layers = w->running_base && w->running_kind == UI_JOB_LAYERS;
+        if (w->busy && ((!w->running_base && (older || w->running_kind == UI_JOB_SWEEP)) ||
+                        base_layers)) {
+            w->preempted = w->running_kind == UI_JOB_SWEEP || base_layers;
             cancel_running(w);
         }
     }
@@ -664,6 +748,14 @@ bool ui_worker_submit_eval(ui_worker *w, uint64_t gen, const sb_config *cfg, ui_
 void ui_worker_submit_latency(ui_worker *w, uint64_t gen)
 {
     job j = {.kind = UI_JOB_LATENCY, .gen = gen};
+    pthread_mutex_lock(&w->mu);
+    enqueue(w, &j);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void ui_worker_submit_layers(ui_worker *w, uint64_t gen)
+{
+    job j = {.kind = UI_JOB_LAYERS, .gen = gen};
     pthread_mutex_lock(&w->mu);
     enqueue(w, &j);
     pthread_mutex_unlock(&w->mu);
@@ -746,6 +838,16 @@ int ui_worker_take(ui_worker *w, ui_job_report *out)
             }
     pthread_mutex_unlock(&w->mu);
     return n;
+}
+
+ui_layer_times *ui_worker_take_times(ui_worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int row = w->times[BASE] ? BASE : EDIT;
+    ui_layer_times *t = w->times[row];
+    w->times[row] = NULL;
+    pthread_mutex_unlock(&w->mu);
+    return t;
 }
 
 ui_model_stats *ui_worker_take_stats(ui_worker *w)

@@ -39,6 +39,10 @@ int ui_worker_fd(const ui_worker *w);
 bool ui_worker_submit_eval(ui_worker *w, uint64_t gen, const sb_config *cfg, ui_weights *wt);
 /* Batch-1 latency of generation gen's model (after its evaluation). */
 void ui_worker_submit_latency(ui_worker *w, uint64_t gen);
+/* Batch-1 time of each layer of generation gen's model (after its latency), over the latency
+ * time budget; the times come through ui_worker_take_times. The base model's (generation 0)
+ * give way to an edit's evaluation and run again after it. */
+void ui_worker_submit_layers(ui_worker *w, uint64_t gen);
 /* Sensitivity of one layer of the base model: pruned alone by method at 0, 0.1 .. 0.9. */
 void ui_worker_submit_sweep(ui_worker *w, uint64_t id, int layer, sb_prune_method method);
 /* Writes the compressed ONNX or the report CSV for generation gen (its fine-tuned weights wt,
@@ -60,6 +64,8 @@ void ui_worker_cancel(ui_worker *w, ui_job_kind kind);
 /* Copies reports that changed since the last call into out (at most UI_WORKER_SLOTS); returns
  * how many. Drains the wake-up pipe. */
 int ui_worker_take(ui_worker *w, ui_job_report *out);
+/* Per-layer times measured since the last call, one per call (the caller frees), or NULL. */
+ui_layer_times *ui_worker_take_times(ui_worker *w);
 /* The numbers of the newest compressed model since the last call (the caller frees), or NULL. */
 ui_model_stats *ui_worker_take_stats(ui_worker *w);
 

@@ -45,14 +45,15 @@ keys() { tm send-keys -t tui "$@"; sleep 0.3; }
 text() { tm send-keys -t tui -l "$1"; sleep 0.3; }
 sel_row() { screen | grep -E '^ >' | head -1; }
 # start COLS LINES [ARGS...]: a new workbench session (state in $state, HOME in $tmp/home) whose
-# exit status lands in $tmp/rc; $run_prefix, if set, runs it (e.g. prlimit ...).
+# exit status lands in $tmp/rc; $run_prefix, if set, runs it (e.g. prlimit ...); $tui_lang and
+# $tui_term, if set, replace LANG=C.UTF-8 and TERM=tmux-256color (ASCII, no colour).
 start() {
     local cols=$1 lines=$2
     shift 2
     tm kill-session -t tui >/dev/null 2>&1
     rm -f "$tmp/rc"
     tm -f /dev/null new-session -d -s tui -x "$cols" -y "$lines" \
-        "env LANG=C.UTF-8 TERM=tmux-256color HOME=$tmp/home XDG_STATE_HOME=$state \
+        "env LANG=${tui_lang:-C.UTF-8} TERM=${tui_term:-tmux-256color} HOME=$tmp/home XDG_STATE_HOME=$state \
          ${run_prefix:-} $bin $model $*; echo \$? >$tmp/rc; sleep 120" ||
         fail "cannot start tmux"
 }

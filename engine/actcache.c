@@ -373,8 +373,9 @@ static bool resize(cut *x, int images)
 /* Shares the budget among the cuts in priority order: the cut at the change (new: it serves
  * the next edit, most likely at the same layer), the one this evaluation resumes from, then the
  * others, most recently used first. Each takes what is left (a cut may shrink: its first images
- * stay); a cut left without room is dropped. */
-static sb_status share_budget(sb_actcache *c, int fresh, int source, int images, sb_error *err)
+ * stay); a cut left without room is dropped, and so is the new one when memory runs out (the
+ * evaluation then runs without it). */
+static void share_budget(sb_actcache *c, int fresh, int source, int images)
 {
     int rank[MAX_CUTS], n = 0;
     rank[n++] = fresh;
@@ -398,15 +399,14 @@ static sb_status share_budget(sb_actcache *c, int fresh, int source, int images,
         size_t fit = left / (x->image_floats * sizeof(float));
         int want = rank[r] == fresh ? images : x->capacity;
         want = fit < (size_t)want ? (int)fit : want;
+        if (want > 0 && !resize(x, want)) /* only a new store can fail */
+            want = 0;
         keep[rank[r]] = want > 0;
-        if (want > 0 && !resize(x, want))
-            return sb_error_set(err, SB_ERR_NOMEM, "out of memory for the activation cache");
         left -= want > 0 ? cut_bytes(x) : 0;
     }
     for (int i = c->n_cuts - 1; i >= 0; i--)
         if (!keep[i])
             drop_cut(c, i);
-    return SB_OK;
 }
 
 /* The serving cut with the latest step, or -1. */
@@ -443,7 +443,8 @@ static sb_status add_cut(sb_actcache *c, const sb_plan *p, int change, const int
     if (s)
         return s;
     c->cuts[c->n_cuts++].used = ++c->clock;
-    return share_budget(c, c->n_cuts - 1, source, images, err);
+    share_budget(c, c->n_cuts - 1, source, images);
+    return SB_OK;
 }
 
 static void bind_data(sb_actcache *c, const sb_dataset *d, const sb_preprocess *pp)

@@ -21,6 +21,8 @@
 
 /* Below this many multiply-adds per thread a fork/join costs more than the thread saves. */
 #define SB_GEMM_MACS_PER_THREAD (1L << 21)
+/* ... or per this many floats of the larger operand streamed from memory. */
+#define SB_GEMM_FLOATS_PER_THREAD (1L << 18)
 /* Relative cost of packing one element versus one multiply-add, for choosing the split. */
 #define SB_PACK_COST 16
 
@@ -788,7 +790,12 @@ static int plan_split(const isa_desc *d, const gemm_args *g, int T, int *along_n
 {
     const long M = g->M, N = g->N, K = g->K;
     const long macs = M * N * K;
+    /* A GEMM that streams a large A or B (a classifier at batch 1) is bound by memory, and
+     * two cores stream faster than one. */
+    const long streamed = (M * K > K * N ? M * K : K * N) / SB_GEMM_FLOATS_PER_THREAD;
     long cap = macs / SB_GEMM_MACS_PER_THREAD;
+    if (cap < streamed)
+        cap = streamed;
     if (T > cap)
         T = cap < 1 ? 1 : (int)cap;
     const int tm = (g->M + d->mr - 1) / d->mr, tn = (g->N + d->nr - 1) / d->nr;

@@ -54,11 +54,11 @@ static const char *plain_kernel(sb_op op)
 static void step_kernel(const sb_plan *p, const sb_step *st, char *buf, size_t n)
 {
     const sb_node *node = &p->g->nodes[st->node];
-    const char *isa = sb_kernels_isa();
+    const char *isa = sb_kernels_isa(), *kernel;
     if (st->kind == SB_STEP_ALIAS)
         snprintf(buf, n, "alias (no copy)");
-    else if (st->q && sb_step_kernel(p, st))
-        snprintf(buf, n, "%s", sb_step_kernel(p, st));
+    else if (st->q && (kernel = sb_step_kernel(p, st)))
+        snprintf(buf, n, "%s", kernel);
     else if (st->csr)
         snprintf(buf, n, "%s/%s", sb_step_kernel(p, st), isa);
     else if (node->op == SB_OP_CONV) {

@@ -332,17 +332,6 @@ static void tile_finish(const spmm_args *a, int r, int j0, float *c, int n)
     sb_act_apply_n(&a->act, c, (size_t)n);
 }
 
-static void spmm_task(const spmm_args *a, int r0, int r1, int n0, int n1);
-
-/* Task t: column block t / nr, row block t % nr. */
-static void spmm_block(const spmm_args *a, int nr, int rows, int N, int t)
-{
-    const int b = t / nr, rc = t % nr;
-    const int r1 = (rc + 1) * SP_RB < rows ? (rc + 1) * SP_RB : rows;
-    const int n1 = (b + 1) * SP_NB < N ? (b + 1) * SP_NB : N;
-    spmm_task(a, rc * SP_RB, r1, b * SP_NB, n1);
-}
-
 static void spmm_task(const spmm_args *a, int r0, int r1, int n0, int n1)
 {
     const sb_csr *w = a->w;
@@ -364,6 +353,15 @@ static void spmm_task(const spmm_args *a, int r0, int r1, int n0, int n1)
                 tile_finish(a, r + 1, j0, c1 + j0, n);
         }
     }
+}
+
+/* Task t: column block t / nr, row block t % nr. */
+static void spmm_block(const spmm_args *a, int nr, int rows, int N, int t)
+{
+    const int b = t / nr, rc = t % nr;
+    const int r1 = (rc + 1) * SP_RB < rows ? (rc + 1) * SP_RB : rows;
+    const int n1 = (b + 1) * SP_NB < N ? (b + 1) * SP_NB : N;
+    spmm_task(a, rc * SP_RB, r1, b * SP_NB, n1);
 }
 
 void sb_spmm(const sb_csr *w, int row0, int rows, int N, const float *B, ptrdiff_t ldb, float *C,
@@ -389,13 +387,14 @@ void sb_spmm(const sb_csr *w, int row0, int rows, int N, const float *B, ptrdiff
     if (T > cap)
         T = cap < 1 ? 1 : (int)cap;
     /* Consecutive tasks share a column block, and static chunks keep them on one thread. */
-    for (int t = 0; T <= 1 && t < tasks; t++) /* no region at all: see par.h */
-        spmm_block(&a, nr, rows, N, t);
-    if (T > 1) {
-#pragma omp parallel for num_threads(T) schedule(static)
+    if (T <= 1) { /* no region at all: see par.h */
         for (int t = 0; t < tasks; t++)
             spmm_block(&a, nr, rows, N, t);
+        return;
     }
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (int t = 0; t < tasks; t++)
+        spmm_block(&a, nr, rows, N, t);
 }
 
 /* ---- Gemm: Y = op(A) W^T computed as Y^T = W op(A)^T, so SIMD runs along the batch ---- */
